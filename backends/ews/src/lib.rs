@@ -1,0 +1,1 @@
+//! calpump's EWS backend (Exchange on-premises and Exchange Online): SOAP over quick-xml

@@ -1,0 +1,1 @@
+//! calpump's Microsoft Graph backend: REST over reqwest + serde

@@ -1,0 +1,1 @@
+//! Database sink: SQLite, PostgreSQL, MariaDB/MySQL through sqlx
