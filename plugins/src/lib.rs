@@ -7,6 +7,9 @@
 //!
 //! This crate depends on nothing of calpump's own: the engine and every sink depend on it.
 
+pub mod abi;
 pub mod model;
+pub mod sdk;
 
 pub use model::*;
+pub use sdk::{Sink, SinkError, SinkErrorKind};
