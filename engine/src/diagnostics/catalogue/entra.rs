@@ -1,0 +1,104 @@
+//! Microsoft Entra ID (the token endpoint): `AADSTSnnnn` errors.
+//! Source: learn.microsoft.com, "Microsoft Entra authentication and authorization error codes".
+
+entry!(AADSTS65001, "entra.AADSTS65001", retryable: false,
+    en: { title: "Admin consent missing",
+          cause: "The app's permissions have not been consented in this tenant: an administrator never clicked 'Grant admin consent', or the permission was added after consent was given. For the password grant, the user has not consented either.",
+          remedy: "In the Microsoft Entra admin center open Identity > Applications > App registrations > (the app) > API permissions, check the permissions calpump needs are listed (Microsoft Graph application permissions Calendars.Read and Place.Read.All; for EWS Office 365 Exchange Online full_access_as_app, or EWS.AccessAsUser.All for the password grant) and click 'Grant admin consent for (tenant)'. Command line: `az ad app permission admin-consent --id <client-id>`. Consent takes a few minutes to reach Exchange." },
+    de: { title: "Administratorzustimmung fehlt",
+          cause: "Den Berechtigungen der App wurde in diesem Mandanten nicht zugestimmt: Niemand hat 'Administratorzustimmung erteilen' geklickt, oder die Berechtigung kam nach der Zustimmung hinzu. Beim Kennwort-Grant fehlt auch die Zustimmung des Benutzers.",
+          remedy: "Im Microsoft Entra Admin Center unter Identität > Anwendungen > App-Registrierungen > (App) > API-Berechtigungen prüfen, dass die nötigen Berechtigungen eingetragen sind (Microsoft Graph-Anwendungsberechtigungen Calendars.Read und Place.Read.All; für EWS Office 365 Exchange Online full_access_as_app bzw. EWS.AccessAsUser.All beim Kennwort-Grant), dann 'Administratorzustimmung für (Mandant) erteilen' klicken. Befehlszeile: `az ad app permission admin-consent --id <client-id>`. Es dauert einige Minuten, bis Exchange die Zustimmung kennt." });
+
+entry!(AADSTS7000215, "entra.AADSTS7000215", retryable: false,
+    en: { title: "Invalid client secret",
+          cause: "The secret sent does not match any secret of the app. Most often the secret's ID (a GUID) was pasted instead of its value; the value is shown only once, right after the secret is created.",
+          remedy: "Under App registrations > (the app) > Certificates & secrets create a new client secret and copy the 'Value' column (not 'Secret ID') at once. Store it with `calpump secret encrypt` or in the environment variable the profile names, then run `calpump profile test`." },
+    de: { title: "Ungültiges Client-Geheimnis",
+          cause: "Das gesendete Geheimnis passt zu keinem Geheimnis der App. Meist wurde die ID des Geheimnisses (eine GUID) statt seines Werts eingefügt; der Wert wird nur einmal direkt nach dem Anlegen angezeigt.",
+          remedy: "Unter App-Registrierungen > (App) > Zertifikate & Geheimnisse ein neues Client-Geheimnis anlegen und sofort die Spalte 'Wert' (nicht 'Geheimnis-ID') kopieren. Mit `calpump secret encrypt` oder in der im Profil genannten Umgebungsvariable hinterlegen, dann `calpump profile test` ausführen." });
+
+entry!(AADSTS7000222, "entra.AADSTS7000222", retryable: false,
+    en: { title: "Client secret expired",
+          cause: "The app's client secret has passed its expiry date; Entra ID refuses it from that moment on.",
+          remedy: "Under App registrations > (the app) > Certificates & secrets create a new secret (note its expiry), store its value, set the profile's `secret_expires` to the new date so calpump warns 30 days ahead next time, and run `calpump profile test`. Command line: `az ad app credential reset --id <client-id> --append`." },
+    de: { title: "Client-Geheimnis abgelaufen",
+          cause: "Das Client-Geheimnis der App hat sein Ablaufdatum überschritten; Entra ID lehnt es ab diesem Moment ab.",
+          remedy: "Unter App-Registrierungen > (App) > Zertifikate & Geheimnisse ein neues Geheimnis anlegen (Ablaufdatum notieren), den Wert hinterlegen, `secret_expires` im Profil auf das neue Datum setzen, damit calpump nächstes Mal 30 Tage vorher warnt, und `calpump profile test` ausführen. Befehlszeile: `az ad app credential reset --id <client-id> --append`." });
+
+entry!(AADSTS700016, "entra.AADSTS700016", retryable: false,
+    en: { title: "Application not found in the directory",
+          cause: "No app with this client id is registered in the tenant named by the profile: a typo in `client_id`, the wrong `tenant`, or the app was deleted.",
+          remedy: "Copy 'Application (client) ID' from App registrations > (the app) > Overview into `client_id`, and check that `tenant` is the directory the app is registered in (its 'Directory (tenant) ID' or primary domain)." },
+    de: { title: "Anwendung im Verzeichnis nicht gefunden",
+          cause: "Im Mandanten des Profils ist keine App mit dieser Client-ID registriert: ein Tippfehler in `client_id`, der falsche `tenant`, oder die App wurde gelöscht.",
+          remedy: "Die 'Anwendungs-ID (Client)' aus App-Registrierungen > (App) > Übersicht in `client_id` übernehmen und prüfen, dass `tenant` das Verzeichnis der App ist ('Verzeichnis-ID (Mandant)' oder primäre Domäne)." });
+
+entry!(AADSTS700027, "entra.AADSTS700027", retryable: false,
+    en: { title: "Certificate assertion rejected",
+          cause: "The signed client assertion does not match a certificate uploaded to the app: the certificate was never uploaded or was removed, it expired, the wrong private key is configured, or this machine's clock is off by minutes.",
+          remedy: "Upload the public part (.cer or .pem) of the configured certificate under App registrations > (the app) > Certificates & secrets > Certificates and compare its thumbprint with `calpump profile test`'s output; check the certificate's validity dates and the system clock (timedatectl)." },
+    de: { title: "Zertifikats-Assertion abgelehnt",
+          cause: "Die signierte Client-Assertion passt zu keinem in der App hinterlegten Zertifikat: Es wurde nie hochgeladen oder entfernt, es ist abgelaufen, der falsche private Schlüssel ist eingestellt, oder die Uhr dieses Rechners geht um Minuten falsch.",
+          remedy: "Den öffentlichen Teil (.cer oder .pem) des eingestellten Zertifikats unter App-Registrierungen > (App) > Zertifikate & Geheimnisse > Zertifikate hochladen und den Fingerabdruck mit der Ausgabe von `calpump profile test` vergleichen; Gültigkeit des Zertifikats und Systemuhr (timedatectl) prüfen." });
+
+entry!(AADSTS90002, "entra.AADSTS90002", retryable: false,
+    en: { title: "Tenant not found",
+          cause: "The tenant name or id in the profile does not exist in this cloud: a typo, or a national-cloud tenant used against the public cloud's sign-in endpoint.",
+          remedy: "Set `tenant` to the primary domain (contoso.onmicrosoft.com) or the 'Directory (tenant) ID' from the app's Overview. For a national cloud set `authority` (e.g. the .us or .cn sign-in host)." },
+    de: { title: "Mandant nicht gefunden",
+          cause: "Der Mandantenname oder die ID im Profil existiert in dieser Cloud nicht: ein Tippfehler, oder ein Mandant einer nationalen Cloud gegen den Anmeldeendpunkt der öffentlichen Cloud.",
+          remedy: "`tenant` auf die primäre Domäne (contoso.onmicrosoft.com) oder die 'Verzeichnis-ID (Mandant)' aus der Übersicht der App setzen. Für nationale Clouds `authority` setzen." });
+
+entry!(AADSTS50126, "entra.AADSTS50126", retryable: false,
+    en: { title: "Invalid user name or password",
+          cause: "The password grant was refused: the service account's user name or password is wrong, or the password was changed.",
+          remedy: "Check `username` (the account's UPN) and the stored password; after a password change, store the new one with `calpump secret encrypt`. Prefer client credentials (application permissions): they need no user password." },
+    de: { title: "Benutzername oder Kennwort falsch",
+          cause: "Der Kennwort-Grant wurde abgelehnt: Benutzername oder Kennwort des Dienstkontos sind falsch, oder das Kennwort wurde geändert.",
+          remedy: "`username` (UPN des Kontos) und das hinterlegte Kennwort prüfen; nach einer Kennwortänderung das neue mit `calpump secret encrypt` hinterlegen. Besser Client-Anmeldeinformationen (Anwendungsberechtigungen) verwenden: Sie brauchen kein Benutzerkennwort." });
+
+entry!(AADSTS50076, "entra.AADSTS50076", retryable: false,
+    en: { title: "Multi-factor authentication blocks the password grant",
+          cause: "A Conditional Access policy or security defaults require MFA for the service account; the password grant cannot answer an MFA challenge.",
+          remedy: "Switch the profile to client credentials (an application permission with a secret or certificate) — the lasting fix. Otherwise exclude the service account from the MFA policy for this app only, as your security policy allows." },
+    de: { title: "Mehrstufige Authentifizierung verhindert den Kennwort-Grant",
+          cause: "Eine Richtlinie für bedingten Zugriff oder die Sicherheitsstandards verlangen MFA für das Dienstkonto; der Kennwort-Grant kann keine MFA beantworten.",
+          remedy: "Das Profil auf Client-Anmeldeinformationen umstellen (Anwendungsberechtigung mit Geheimnis oder Zertifikat) — die dauerhafte Lösung. Sonst das Dienstkonto nur für diese App von der MFA-Richtlinie ausnehmen, soweit Ihre Sicherheitsrichtlinie das erlaubt." });
+
+entry!(AADSTS50105, "entra.AADSTS50105", retryable: false,
+    en: { title: "The account is not assigned to the application",
+          cause: "The enterprise application has 'Assignment required' switched on and the signing-in account (or its group) is not assigned to it.",
+          remedy: "In Microsoft Entra admin center open Enterprise applications > (the app) > Users and groups > Add user/group and assign the service account, or set Properties > 'Assignment required?' to No." },
+    de: { title: "Das Konto ist der Anwendung nicht zugewiesen",
+          cause: "Bei der Unternehmensanwendung ist 'Zuweisung erforderlich' eingeschaltet und das anmeldende Konto (oder seine Gruppe) ist ihr nicht zugewiesen.",
+          remedy: "Im Microsoft Entra Admin Center unter Unternehmensanwendungen > (App) > Benutzer und Gruppen > Benutzer/Gruppe hinzufügen das Dienstkonto zuweisen oder unter Eigenschaften 'Zuweisung erforderlich?' auf Nein stellen." });
+
+entry!(AADSTS53003, "entra.AADSTS53003", retryable: false,
+    en: { title: "Blocked by Conditional Access",
+          cause: "A Conditional Access policy blocks this sign-in (the location, the device, or the app is not allowed).",
+          remedy: "Ask the Conditional Access administrator to check the sign-in log entry (its correlation id is in the detail) and to exclude calpump's workload identity or service account, or to allow this machine's network location." },
+    de: { title: "Durch bedingten Zugriff blockiert",
+          cause: "Eine Richtlinie für bedingten Zugriff blockiert diese Anmeldung (Standort, Gerät oder App nicht erlaubt).",
+          remedy: "Den Administrator für bedingten Zugriff bitten, den Eintrag im Anmeldeprotokoll zu prüfen (Korrelations-ID im Detail) und calpumps Workload-Identität oder Dienstkonto auszunehmen oder den Netzwerkstandort dieses Rechners zuzulassen." });
+
+entry!(OTHER, "entra.Other", retryable: false,
+    en: { title: "Microsoft Entra ID refused the sign-in",
+          cause: "The token endpoint returned an error calpump has no specific advice for; its AADSTS code and message are in the detail.",
+          remedy: "Look the AADSTS code up in Microsoft's 'Microsoft Entra authentication and authorization error codes' reference and check the sign-in logs of the app with the correlation id from the detail." },
+    de: { title: "Microsoft Entra ID hat die Anmeldung abgelehnt",
+          cause: "Der Token-Endpunkt meldet einen Fehler, für den calpump keinen eigenen Rat hat; AADSTS-Code und Meldung stehen im Detail.",
+          remedy: "Den AADSTS-Code in Microsofts Referenz 'Microsoft Entra authentication and authorization error codes' nachschlagen und die Anmeldeprotokolle der App mit der Korrelations-ID aus dem Detail prüfen." });
+
+pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
+    &AADSTS65001,
+    &AADSTS7000215,
+    &AADSTS7000222,
+    &AADSTS700016,
+    &AADSTS700027,
+    &AADSTS90002,
+    &AADSTS50126,
+    &AADSTS50076,
+    &AADSTS50105,
+    &AADSTS53003,
+    &OTHER,
+];

@@ -1,0 +1,95 @@
+//! Exchange Web Services: `ResponseCode`s, HTTP answers and service states.
+//! Source: office-developer-exchange-docs, `docs/web-service-reference/responsecode.md`.
+
+entry!(IMPERSONATE_USER_DENIED, "ews.ErrorImpersonateUserDenied", retryable: false,
+    en: { title: "Impersonation of this mailbox is denied",
+          cause: "The service account lacks the ApplicationImpersonation role, or the role's scope leaves this mailbox out. On Exchange Online the role has been retired: app-only access needs the full_access_as_app permission instead.",
+          remedy: "On-premises, in the Exchange Management Shell: `New-ManagementRoleAssignment -Name calpump-impersonation -Role ApplicationImpersonation -User <service account>` (add `-CustomRecipientWriteScope <scope>` to limit it to rooms). Role changes take several minutes to replicate and to reach the EWS worker process; wait, then run `calpump profile test --wait`. On Exchange Online use an app registration with full_access_as_app, or move the route to Graph (`calpump migrate plan`)." },
+    de: { title: "Identitätswechsel für dieses Postfach verweigert",
+          cause: "Dem Dienstkonto fehlt die Rolle ApplicationImpersonation, oder ihr Bereich schließt dieses Postfach aus. In Exchange Online wurde die Rolle abgeschafft: Reiner App-Zugriff braucht stattdessen die Berechtigung full_access_as_app.",
+          remedy: "Lokal in der Exchange-Verwaltungsshell: `New-ManagementRoleAssignment -Name calpump-impersonation -Role ApplicationImpersonation -User <Dienstkonto>` (mit `-CustomRecipientWriteScope <Bereich>` auf Räume begrenzen). Rollenänderungen brauchen einige Minuten, bis sie repliziert und im EWS-Prozess angekommen sind; warten, dann `calpump profile test --wait`. In Exchange Online eine App-Registrierung mit full_access_as_app verwenden oder die Route zu Graph umziehen (`calpump migrate plan`)." });
+
+entry!(ACCESS_DENIED, "ews.ErrorAccessDenied", retryable: false,
+    en: { title: "Access to the mailbox folder is denied",
+          cause: "The account may sign in but has no right to read this mailbox's calendar: delegate access is configured and the folder permission is missing, or the mailbox is excluded by a scope.",
+          remedy: "Grant read access to the calendar: `Add-MailboxFolderPermission -Identity <room>:\\Calendar -User <service account> -AccessRights Reviewer` (or use impersonation with `impersonation = true`). Changes take a few minutes to apply." },
+    de: { title: "Zugriff auf den Postfachordner verweigert",
+          cause: "Das Konto kann sich anmelden, darf den Kalender dieses Postfachs aber nicht lesen: Stellvertretungszugriff ist eingestellt und die Ordnerberechtigung fehlt, oder ein Bereich schließt das Postfach aus.",
+          remedy: "Leserechte auf den Kalender erteilen: `Add-MailboxFolderPermission -Identity <Raum>:\\Calendar -User <Dienstkonto> -AccessRights Reviewer` (oder Identitätswechsel mit `impersonation = true`). Änderungen wirken nach einigen Minuten." });
+
+entry!(NON_EXISTENT_MAILBOX, "ews.ErrorNonExistentMailbox", retryable: false,
+    en: { title: "No mailbox with this address",
+          cause: "Exchange knows no mailbox for this SMTP address: a typo, a removed room, or a mailbox in another forest or tenant.",
+          remedy: "Check the address with `calpump mailboxes <profile>` or `Get-Mailbox <address>`; correct or remove it in the route's `mailboxes`." },
+    de: { title: "Kein Postfach mit dieser Adresse",
+          cause: "Exchange kennt für diese SMTP-Adresse kein Postfach: ein Tippfehler, ein entfernter Raum, oder ein Postfach in einer anderen Gesamtstruktur oder einem anderen Mandanten.",
+          remedy: "Adresse mit `calpump mailboxes <profil>` oder `Get-Mailbox <adresse>` prüfen; in `mailboxes` der Route korrigieren oder entfernen." });
+
+entry!(SERVER_BUSY, "ews.ErrorServerBusy", retryable: true,
+    en: { title: "Exchange is busy (throttling)",
+          cause: "Exchange's throttling policy asked calpump to back off for the time given in BackOffMilliseconds.",
+          remedy: "Nothing to do when it is occasional: calpump waits as asked. If syncs fall behind, lower the profile's `max_concurrency`, lengthen the routes' `interval`, or give the service account its own throttling policy (`New-ThrottlingPolicy`, `Set-ThrottlingPolicyAssociation`)." },
+    de: { title: "Exchange ist ausgelastet (Drosselung)",
+          cause: "Die Drosselungsrichtlinie von Exchange hat calpump gebeten, für die in BackOffMilliseconds genannte Zeit zu pausieren.",
+          remedy: "Gelegentlich ist das normal: calpump wartet wie verlangt. Fallen Synchronisierungen zurück, `max_concurrency` im Profil senken, das `interval` der Routen verlängern oder dem Dienstkonto eine eigene Drosselungsrichtlinie geben (`New-ThrottlingPolicy`, `Set-ThrottlingPolicyAssociation`)." });
+
+entry!(EXCEEDED_CONNECTION_COUNT, "ews.ErrorExceededConnectionCount", retryable: true,
+    en: { title: "Too many concurrent EWS connections",
+          cause: "The account has more concurrent EWS requests open than its throttling policy allows (EwsMaxConcurrency).",
+          remedy: "calpump lowers its concurrency for this server by itself. To avoid it, set the profile's `max_concurrency` below the policy's EwsMaxConcurrency (default 27 on-premises, lower in Exchange Online)." },
+    de: { title: "Zu viele gleichzeitige EWS-Verbindungen",
+          cause: "Das Konto hat mehr gleichzeitige EWS-Anfragen offen, als seine Drosselungsrichtlinie erlaubt (EwsMaxConcurrency).",
+          remedy: "calpump senkt die Parallelität für diesen Server selbst. Zur Vermeidung `max_concurrency` im Profil unter EwsMaxConcurrency der Richtlinie setzen (lokal standardmäßig 27, in Exchange Online weniger)." });
+
+entry!(INVALID_SYNC_STATE, "ews.ErrorInvalidSyncStateData", retryable: true,
+    en: { title: "The stored EWS sync state is no longer valid",
+          cause: "Exchange refused the SyncState from the last run (the mailbox moved, or the state is too old).",
+          remedy: "Nothing to do: calpump re-reads the calendar window in full and loses nothing." },
+    de: { title: "Der gespeicherte EWS-Synchronisierungsstand ist ungültig",
+          cause: "Exchange lehnt den SyncState des letzten Laufs ab (Postfach verschoben oder Stand zu alt).",
+          remedy: "Nichts zu tun: calpump liest das Kalenderfenster vollständig neu und verliert nichts." });
+
+entry!(UNAUTHORIZED, "ews.Unauthorized", retryable: false,
+    en: { title: "Exchange refused the credentials (HTTP 401)",
+          cause: "The user name or password is wrong, the account is locked, or the server does not offer the profile's authentication scheme (e.g. Basic is disabled and only NTLM/Negotiate is offered; the detail lists what the server offered). With OAuth, the token lacks full_access_as_app or EWS.AccessAsUser.All.",
+          remedy: "Check the user name format (DOMAIN\\user or the UPN) and the password; set `auth.kind` to a scheme the server offers (`ntlm` when it offers NTLM or Negotiate). For OAuth, add the Office 365 Exchange Online permission and grant admin consent." },
+    de: { title: "Exchange hat die Anmeldedaten abgelehnt (HTTP 401)",
+          cause: "Benutzername oder Kennwort sind falsch, das Konto ist gesperrt, oder der Server bietet das Anmeldeverfahren des Profils nicht an (z. B. Basic abgeschaltet, nur NTLM/Negotiate; das Detail nennt die angebotenen Verfahren). Bei OAuth fehlt dem Token full_access_as_app bzw. EWS.AccessAsUser.All.",
+          remedy: "Format des Benutzernamens (DOMÄNE\\benutzer oder UPN) und Kennwort prüfen; `auth.kind` auf ein angebotenes Verfahren setzen (`ntlm`, wenn NTLM oder Negotiate angeboten wird). Bei OAuth die Berechtigung für Office 365 Exchange Online hinzufügen und die Administratorzustimmung erteilen." });
+
+entry!(EWS_DISABLED, "ews.EwsDisabled", retryable: false,
+    en: { title: "EWS is switched off for this tenant or app",
+          cause: "Exchange Online blocks EWS for apps that are not allow-listed since 1 October 2026 and switches it off for everyone on 1 April 2027; or an administrator disabled EWS for the organisation, the mailbox or this application.",
+          remedy: "Move the route to Microsoft Graph: `calpump migrate plan --route <route> --to <graph profile>`, then verify and switch. Until then an administrator can allow-list the app (Set-OrganizationConfig -EwsApplicationAccessPolicy EnforceAllowList -EwsAllowList @{Add='<app>'}) where Microsoft still permits it." },
+    de: { title: "EWS ist für diesen Mandanten oder diese App abgeschaltet",
+          cause: "Exchange Online sperrt EWS seit dem 1. Oktober 2026 für nicht freigegebene Apps und schaltet es am 1. April 2027 für alle ab; oder ein Administrator hat EWS für die Organisation, das Postfach oder diese Anwendung deaktiviert.",
+          remedy: "Die Route zu Microsoft Graph umziehen: `calpump migrate plan --route <route> --to <Graph-Profil>`, dann prüfen und umschalten. Bis dahin kann ein Administrator die App freigeben (Set-OrganizationConfig -EwsApplicationAccessPolicy EnforceAllowList -EwsAllowList @{Add='<App>'}), solange Microsoft das noch zulässt." });
+
+entry!(AUTODISCOVER_FAILED, "ews.AutodiscoverFailed", retryable: true,
+    en: { title: "Autodiscover found no EWS URL",
+          cause: "None of the Autodiscover endpoints for the address's domain answered with an EWS URL: DNS has no autodiscover record, the endpoints need other credentials, or they redirect in a loop.",
+          remedy: "Set the profile's `url` to the EWS URL directly (https://<mail server>/EWS/Exchange.asmx; Exchange Online: https://outlook.office365.com/EWS/Exchange.asmx). The detail lists each URL tried and its answer." },
+    de: { title: "Autodiscover hat keine EWS-URL gefunden",
+          cause: "Keiner der Autodiscover-Endpunkte der Domäne hat eine EWS-URL geliefert: DNS kennt keinen Autodiscover-Eintrag, die Endpunkte verlangen andere Anmeldedaten, oder sie leiten im Kreis um.",
+          remedy: "`url` im Profil direkt auf die EWS-URL setzen (https://<Mailserver>/EWS/Exchange.asmx; Exchange Online: https://outlook.office365.com/EWS/Exchange.asmx). Das Detail nennt jede versuchte URL und ihre Antwort." });
+
+entry!(OTHER, "ews.Other", retryable: false,
+    en: { title: "Exchange returned an error",
+          cause: "EWS answered with a ResponseCode calpump has no specific advice for; the code and message are in the detail.",
+          remedy: "Look the ResponseCode up in Microsoft's EWS ResponseCode reference; if it names a permission or a quota, fix that for the service account." },
+    de: { title: "Exchange meldet einen Fehler",
+          cause: "EWS hat mit einem ResponseCode geantwortet, für den calpump keinen eigenen Rat hat; Code und Meldung stehen im Detail.",
+          remedy: "Den ResponseCode in Microsofts EWS-Referenz 'ResponseCode' nachschlagen; nennt er eine Berechtigung oder ein Kontingent, das für das Dienstkonto beheben." });
+
+pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
+    &IMPERSONATE_USER_DENIED,
+    &ACCESS_DENIED,
+    &NON_EXISTENT_MAILBOX,
+    &SERVER_BUSY,
+    &EXCEEDED_CONNECTION_COUNT,
+    &INVALID_SYNC_STATE,
+    &UNAUTHORIZED,
+    &EWS_DISABLED,
+    &AUTODISCOVER_FAILED,
+    &OTHER,
+];
