@@ -54,6 +54,14 @@ impl Fonts {
         })
     }
 
+    /// Characters of `text` the embedded font has no glyph for (they would show as a box).
+    pub fn missing_glyphs(&self, text: &str) -> Vec<char> {
+        text.chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .filter(|c| self.regular.glyph_id(*c).0 == 0)
+            .collect()
+    }
+
     fn face(&self, bold: bool) -> &FontRef<'static> {
         if bold { &self.bold } else { &self.regular }
     }

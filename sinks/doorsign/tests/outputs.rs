@@ -1,0 +1,354 @@
+//! Files the sink writes: room JSON/HTML/PNG, the index, only on change; state that survives
+//! a restart; re-renders at meeting boundaries; concurrent batches.
+
+mod common;
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use calpump_plugin::{BatchKind, MailboxHealth, SCHEMA_VERSION, Sensitivity, Sink, Tick};
+use calpump_sink_doorsign::DoorSign;
+use calpump_sink_doorsign::config::{Language, Palette, PngSize};
+use calpump_sink_doorsign::projection::{self, RoomInput, Rules};
+use calpump_sink_doorsign::raster::{self, Fonts};
+use chrono::{Duration, Utc};
+use common::*;
+
+const ROOM: &str = "room-1.01@contoso.com";
+const ID: &str = "room-1.01_at_contoso.com";
+
+#[test]
+fn writes_room_files_and_index_only_when_content_changes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({}))).expect("create");
+    let events = vec![
+        event(ROOM, 1, "Standup", at(9, 0), at(10, 0)),
+        event(ROOM, 2, "Review", at(14, 0), at(15, 0)),
+    ];
+    let first = batch(ROOM, Some("Room 1.01"), BatchKind::Snapshot, events, vec![]);
+    let result = sink.write_batch(first.clone()).expect("write");
+    assert_eq!(result.accepted.len(), 2);
+    assert_eq!(result.next_wakeup, Some(at(9, 50)), "the ending-soon threshold of the standup");
+
+    let rooms = dir.path().join("rooms");
+    for name in [
+        format!("{ID}.json"),
+        format!("{ID}.html"),
+        format!("{ID}.png"),
+        format!("{ID}-296x128.png"),
+        format!("{ID}-400x300.png"),
+        format!("{ID}-800x480.png"),
+    ] {
+        assert!(rooms.join(&name).is_file(), "{name} missing");
+    }
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["status"], "busy");
+    assert_eq!(json["name"], "Room 1.01");
+    assert_eq!(json["current"]["subject"], "Standup");
+    assert_eq!(json["next"][0]["subject"], "Review");
+    assert_eq!(json["until_local"], "10:00");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index")).expect("json");
+    assert_eq!(index["rooms"][0]["room"], ROOM);
+    assert_eq!(index["rooms"][0]["status"], "busy");
+    assert_eq!(index["rooms"][0]["href"], format!("rooms/{ID}.html"));
+    let index_html = std::fs::read_to_string(dir.path().join("index.html")).expect("index.html");
+    assert!(index_html.contains(&format!("{ID}.html\"")), "links the room page");
+    assert!(index_html.contains("Room 1.01"));
+
+    // A replay changes nothing: no file is replaced (same inode), nothing re-rendered.
+    let before: Vec<u64> = ["json", "html", "png"]
+        .iter()
+        .map(|ext| inode(&rooms.join(format!("{ID}.{ext}"))))
+        .collect();
+    let index_inode = inode(&dir.path().join("index.html"));
+    sink.write_batch(first).expect("replay");
+    let after: Vec<u64> = ["json", "html", "png"]
+        .iter()
+        .map(|ext| inode(&rooms.join(format!("{ID}.{ext}"))))
+        .collect();
+    assert_eq!(before, after, "an unchanged room is not rewritten");
+    assert_eq!(index_inode, inode(&dir.path().join("index.html")));
+
+    // A delta that changes the schedule rewrites.
+    let moved = event(ROOM, 2, "Review (moved)", at(15, 0), at(16, 0));
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![moved], vec![])).expect("delta");
+    assert_ne!(inode(&rooms.join(format!("{ID}.json"))), before[0]);
+    assert_eq!(room_json(dir.path(), ID)["next"][0]["subject"], "Review (moved)");
+
+    // A delete frees the room.
+    let key = event(ROOM, 1, "", at(9, 0), at(10, 0)).key().clone();
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![key])).expect("delete");
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["status"], "free");
+    assert_eq!(json["free_until"], serde_json::to_value(at(15, 0)).expect("t"));
+    let _ = tree(dir.path()); // asserts no temporary file is left
+}
+
+#[test]
+fn privacy_reaches_every_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"language": "de"}))).expect("create");
+    let mut secret = event(ROOM, 1, "Layoffs in sales", at(9, 0), at(10, 0));
+    secret.sensitivity = Sensitivity::Private;
+    secret.organizer = Some(calpump_plugin::Person {
+        name: Some("Carla Chief".into()),
+        email: Some("carla@contoso.com".into()),
+    });
+    sink.write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![secret], vec![])).expect("write");
+    for (rel, bytes) in tree(dir.path()) {
+        let text = String::from_utf8_lossy(&bytes);
+        let is_state = rel.starts_with(".state");
+        if !is_state {
+            assert!(!text.contains("Layoffs"), "{} leaks the subject", rel.display());
+            assert!(!text.contains("Carla"), "{} leaks the organizer", rel.display());
+        }
+    }
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["current"]["subject"], "Privater Termin");
+    let html = std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
+    assert!(html.contains("Privater Termin"));
+    assert!(html.contains("Belegt"));
+}
+
+#[test]
+fn a_restarted_sink_still_shows_earlier_meetings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(dir.path(), serde_json::json!({"clock": at(8, 0)}));
+    {
+        let sink = DoorSign::create(cfg.clone()).expect("create");
+        let events = vec![
+            event(ROOM, 1, "Standup", at(9, 0), at(10, 0)),
+            event(ROOM, 2, "Review", at(14, 0), at(15, 0)),
+        ];
+        sink.write_batch(batch(ROOM, Some("Room 1.01"), BatchKind::Snapshot, events, vec![]))
+            .expect("write");
+        sink.flush().expect("flush");
+    }
+    // Outputs gone (say, a tmpfs cleaned at boot); the state under .state/ remains.
+    std::fs::remove_dir_all(dir.path().join("rooms")).expect("rm");
+    std::fs::remove_file(dir.path().join("index.html")).expect("rm");
+
+    let sink = DoorSign::create(cfg).expect("restart");
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["next"].as_array().map(Vec::len), Some(2), "re-rendered from the state at start");
+    assert!(dir.path().join("index.html").is_file());
+
+    // The engine now sends only a delta; the earlier meetings stay.
+    let extra = event(ROOM, 3, "Retro", at(16, 0), at(17, 0));
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![extra], vec![])).expect("delta");
+    let json = room_json(dir.path(), ID);
+    let subjects: Vec<&str> = json["next"]
+        .as_array()
+        .expect("next")
+        .iter()
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    assert_eq!(subjects, ["Standup", "Review", "Retro"]);
+    assert_eq!(json["name"], "Room 1.01", "the display name survives too");
+}
+
+#[test]
+fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // No frozen clock: batches use the real time, ticks the engine's.
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"clock": null}))).expect("create");
+    let now = Utc::now();
+    let start = now + Duration::minutes(30);
+    let end = start + Duration::minutes(60);
+    let result = sink
+        .write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![event(ROOM, 1, "Planning", start, end)], vec![]))
+        .expect("write");
+    assert_eq!(room_json(dir.path(), ID)["status"], "free");
+    assert_eq!(result.next_wakeup, Some(start - Duration::minutes(10)));
+
+    let tick = |now, mailboxes: Vec<MailboxHealth>| {
+        sink.tick(Tick {
+            schema_version: SCHEMA_VERSION,
+            now,
+            mailboxes,
+        })
+        .expect("tick")
+    };
+    let r = tick(start - Duration::minutes(5), vec![]);
+    assert_eq!(room_json(dir.path(), ID)["status"], "starting-soon");
+    assert_eq!(r.next_wakeup, Some(start));
+    let json_path = dir.path().join("rooms").join(format!("{ID}.json"));
+    let ino = inode(&json_path);
+    tick(start - Duration::minutes(4), vec![]);
+    assert_eq!(inode(&json_path), ino, "no change between boundaries, no write");
+
+    let r = tick(start + Duration::minutes(1), vec![]);
+    assert_eq!(room_json(dir.path(), ID)["status"], "busy");
+    assert_eq!(r.next_wakeup, Some(end - Duration::minutes(10)));
+
+    // The source has been failing for 31 minutes: stale. A mailbox only known from the tick
+    // gets a page too, with its display name.
+    let failing = MailboxHealth {
+        route: "rooms".into(),
+        mailbox: ROOM.into(),
+        mailbox_name: Some("Room 1.01".into()),
+        last_success: None,
+        failing_since: Some(start + Duration::minutes(2) - Duration::minutes(31)),
+        last_error: Some("EWS-ErrorServerBusy".into()),
+    };
+    let other = MailboxHealth {
+        route: "rooms".into(),
+        mailbox: "Room-2@Contoso.com".into(),
+        mailbox_name: Some("Room 2".into()),
+        last_success: None,
+        failing_since: None,
+        last_error: None,
+    };
+    tick(start + Duration::minutes(2), vec![failing, other]);
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["status"], "stale");
+    assert_eq!(json["current"]["subject"], "Planning", "the schedule still shows");
+    let other = room_json(dir.path(), "room-2_at_contoso.com");
+    assert_eq!(other["name"], "Room 2");
+    assert_eq!(other["status"], "free");
+    // A batch for the room proves the route reads it again.
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![])).expect("write");
+    assert_ne!(room_json(dir.path(), ID)["status"], "stale");
+}
+
+#[test]
+fn concurrent_batches_for_different_rooms() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = Arc::new(DoorSign::create(config(dir.path(), serde_json::json!({"png": []}))).expect("create"));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let room = format!("room-{i}@contoso.com");
+                for round in 0..5u32 {
+                    let e = event(&room, 1, &format!("Meeting {round}"), at(9, 0), at(10, 0));
+                    sink.write_batch(batch(&room, Some(&format!("Room {i}")), BatchKind::Delta, vec![e], vec![]))
+                        .expect("write");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index")).expect("json");
+    assert_eq!(index["rooms"].as_array().map(Vec::len), Some(8));
+    for i in 0..8 {
+        let json = room_json(dir.path(), &format!("room-{i}_at_contoso.com"));
+        assert_eq!(json["current"]["subject"], "Meeting 4");
+    }
+    let _ = tree(dir.path());
+}
+
+fn decode(bytes: &[u8]) -> (png::OutputInfo, png::Info<'static>, Vec<u8>) {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("png header");
+    let info = reader.info().clone();
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let out = reader.next_frame(&mut buf).expect("frame");
+    buf.truncate(out.buffer_size());
+    (out, info.to_owned(), buf)
+}
+
+fn dark_pixels(out: &png::OutputInfo, rgb: &[u8], x0: u32, y0: u32, x1: u32, y1: u32) -> usize {
+    let channels = out.color_type.samples();
+    let mut n = 0;
+    for y in y0..y1.min(out.height) {
+        for x in x0..x1.min(out.width) {
+            let i = (y as usize * out.width as usize + x as usize) * channels;
+            if rgb[i] < 128 && rgb[i + 1] < 128 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn png_outputs_have_size_palette_text_and_ellipsis() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({}))).expect("create");
+    let long = "Quarterly business review with the whole regional sales organisation and guests from headquarters";
+    let events = vec![
+        event(ROOM, 1, long, at(9, 0), at(10, 0)),
+        event(ROOM, 2, "Größenplanung – Ünïcödé Привет", at(11, 0), at(12, 0)),
+    ];
+    sink.write_batch(batch(ROOM, Some("Raum Süd 1.01"), BatchKind::Snapshot, events, vec![])).expect("write");
+
+    for (w, h, palette) in [(296u32, 128u32, Palette::Bw), (400, 300, Palette::Bwr), (800, 480, Palette::Bwr)] {
+        let bytes = std::fs::read(dir.path().join("rooms").join(format!("{ID}-{w}x{h}.png"))).expect("png");
+        let raw = png::Decoder::new(Cursor::new(&bytes)).read_info().expect("header").info().clone();
+        assert_eq!((raw.width, raw.height), (w, h));
+        assert_eq!(raw.color_type, png::ColorType::Indexed, "a real palette image");
+        let expected: &[u8] = match palette {
+            Palette::Bw => &[255, 255, 255, 0, 0, 0],
+            Palette::Bwr => &[255, 255, 255, 0, 0, 0, 255, 0, 0],
+        };
+        assert_eq!(raw.palette.as_deref(), Some(expected));
+        assert_eq!(raw.bit_depth, if palette == Palette::Bw { png::BitDepth::One } else { png::BitDepth::Two });
+
+        let (out, _, rgb) = decode(&bytes);
+        let channels = out.color_type.samples();
+        let mut colours = std::collections::BTreeSet::new();
+        for px in rgb.chunks(channels) {
+            colours.insert((px[0], px[1], px[2]));
+        }
+        let allowed: std::collections::BTreeSet<_> = expected.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
+        assert!(colours.is_subset(&allowed), "{w}x{h}: colours {colours:?} outside the palette");
+        if palette == Palette::Bwr {
+            assert!(colours.contains(&(255, 0, 0)), "busy band in red");
+        }
+        // The room name sits in the top ~15%: text there, not a blank image.
+        let name_dark = dark_pixels(&out, &rgb, 0, 0, w, h * 15 / 100);
+        assert!(name_dark > (w * h / 400) as usize, "{w}x{h}: only {name_dark} dark pixels for the room name");
+    }
+    let first = std::fs::read(dir.path().join("rooms").join(format!("{ID}.png"))).expect("png");
+    let small = std::fs::read(dir.path().join("rooms").join(format!("{ID}-296x128.png"))).expect("png");
+    assert_eq!(first, small, "rooms/<id>.png is the first configured size");
+
+    // The same render, with its layout: the long subject is cut with "…" inside the image, the
+    // non-ASCII one is drawn.
+    let rules = Rules {
+        tz: TZ,
+        language: Language::En,
+        starting_soon: Duration::minutes(10),
+        ending_soon: Duration::minutes(10),
+        stale_after: Duration::minutes(30),
+        private_text: "Private appointment".into(),
+        hide_subjects: false,
+    };
+    let events = [
+        event(ROOM, 1, long, at(9, 0), at(10, 0)),
+        event(ROOM, 2, "Größenplanung – Ünïcödé Привет", at(11, 0), at(12, 0)),
+    ];
+    let input = RoomInput {
+        mailbox: ROOM,
+        id: ID,
+        name: Some("Raum Süd 1.01"),
+        events: events.iter().collect(),
+        failing_since: None,
+    };
+    let p = projection::project(&input, &rules, at(9, 30));
+    let fonts = Fonts::embedded().expect("fonts");
+    let labels = calpump_sink_doorsign::html::labels(Language::En);
+    let size = PngSize { width: 296, height: 128, palette: Palette::Bw };
+    let image = raster::render(&p, size, &fonts, labels, &TZ, Language::En);
+    let subject = image.texts.iter().find(|t| t.role == "subject").expect("subject drawn");
+    assert!(subject.text.ends_with('…'), "{:?}", subject.text);
+    assert!(subject.text.starts_with("Quarterly business"));
+    assert!(subject.x + subject.width <= 296, "stays inside the image");
+    let next = image.texts.iter().find(|t| t.role == "next").expect("next drawn");
+    assert!(next.text.contains("Größenplanung"), "{:?}", next.text);
+    let region_dark = image.pixels
+        [(next.y as usize * 296)..((next.y + next.height) as usize * 296)]
+        .iter()
+        .filter(|&&p| p != raster::WHITE)
+        .count();
+    assert!(region_dark > 100, "the non-ASCII line is drawn ({region_dark} dark pixels)");
+    // Every glyph used exists in the embedded font (no tofu boxes for umlauts and Cyrillic).
+    assert_eq!(fonts.missing_glyphs("Größenplanung – Ünïcödé Привет …"), Vec::<char>::new());
+    assert_eq!(fonts.missing_glyphs("会議"), vec!['会', '議'], "the check can fail");
+}
