@@ -255,7 +255,11 @@ fn config_error(key: &str, message: impl fmt::Display) -> SinkError {
 pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkError> {
     let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let key = if path == "." { "(table)".to_string() } else { path };
+        let key = if path == "." {
+            "(table)".to_string()
+        } else {
+            path
+        };
         config_error(&key, e.inner())
     })?;
     let mut warnings = Vec::new();
@@ -264,9 +268,12 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
         return Err(config_error("out_dir", "must not be empty"));
     }
     let tz = match &config.time_zone {
-        Some(name) => name
-            .parse::<Tz>()
-            .map_err(|_| config_error("time_zone", format!("{name:?} is not an IANA time zone (e.g. \"Europe/Berlin\")")))?,
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            config_error(
+                "time_zone",
+                format!("{name:?} is not an IANA time zone (e.g. \"Europe/Berlin\")"),
+            )
+        })?,
         None => {
             warnings.push(
                 "doorsign: `time_zone` is not set; days and times are shown in UTC".to_string(),
@@ -275,7 +282,10 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
         }
     };
     if !(5..=86_400).contains(&config.refresh_seconds) {
-        return Err(config_error("refresh_seconds", "must be between 5 and 86400"));
+        return Err(config_error(
+            "refresh_seconds",
+            "must be between 5 and 86400",
+        ));
     }
     for (key, value) in [
         ("starting_soon_minutes", config.starting_soon_minutes),
@@ -286,7 +296,10 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
         }
     }
     if !(1..=10_080).contains(&config.stale_after_minutes) {
-        return Err(config_error("stale_after_minutes", "must be between 1 and 10080"));
+        return Err(config_error(
+            "stale_after_minutes",
+            "must be between 1 and 10080",
+        ));
     }
     if let Some(text) = &config.private_text
         && text.trim().is_empty()
@@ -319,7 +332,8 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
             return Err(config_error("openepaperlink.dither", "must be 0, 1 or 2"));
         }
         if oepl.tags.is_empty() {
-            warnings.push("doorsign: `openepaperlink.tags` is empty; nothing will be uploaded".into());
+            warnings
+                .push("doorsign: `openepaperlink.tags` is empty; nothing will be uploaded".into());
         }
         if !oepl.tags.is_empty() && config.png.is_empty() {
             return Err(config_error(
@@ -331,7 +345,8 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
             let key = format!("openepaperlink.tags.{room:?}");
             let room = normalize_mailbox(room).map_err(|e| config_error(&key, e))?;
             let mac = target.mac().trim().to_ascii_uppercase();
-            if !(mac.len() == 12 || mac.len() == 16) || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !(mac.len() == 12 || mac.len() == 16) || !mac.bytes().all(|b| b.is_ascii_hexdigit())
+            {
                 return Err(config_error(
                     &key,
                     format!("{:?} is not a tag MAC (12 or 16 hex digits)", target.mac()),
@@ -344,7 +359,10 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
                     .iter()
                     .position(|s| s.label() == label)
                     .ok_or_else(|| {
-                        config_error(&format!("{key}.size"), format!("{label:?} is not one of the `png` sizes"))
+                        config_error(
+                            &format!("{key}.size"),
+                            format!("{label:?} is not one of the `png` sizes"),
+                        )
                     })?,
             };
             oepl_tags.insert(room, (mac, index));
@@ -352,7 +370,10 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
     }
     let r = &config.push_retry;
     if !(1..=100).contains(&r.attempts) {
-        return Err(config_error("push_retry.attempts", "must be between 1 and 100"));
+        return Err(config_error(
+            "push_retry.attempts",
+            "must be between 1 and 100",
+        ));
     }
     if r.initial_ms == 0 || r.max_ms < r.initial_ms {
         return Err(config_error(
@@ -422,7 +443,10 @@ fn check_mqtt(m: &MqttConfig, warnings: &mut Vec<String>) -> Result<MqttEndpoint
     if let Some(id) = &m.client_id
         && (id.is_empty() || id.len() > 128)
     {
-        return Err(config_error("mqtt.client_id", "must be 1 to 128 characters"));
+        return Err(config_error(
+            "mqtt.client_id",
+            "must be 1 to 128 characters",
+        ));
     }
     Ok(MqttEndpoint { host, port, tls })
 }
@@ -602,7 +626,8 @@ mod tests {
         );
         assert!(!format!("{:?}", settings.config).contains("secret"));
 
-        let schema: serde_json::Value = serde_json::from_str(CONFIG_SCHEMA).expect("schema is JSON");
+        let schema: serde_json::Value =
+            serde_json::from_str(CONFIG_SCHEMA).expect("schema is JSON");
         let props = schema["properties"].as_object().expect("properties");
         let full = full();
         for key in full.as_object().expect("object").keys() {
@@ -611,12 +636,23 @@ mod tests {
         for key in props.keys() {
             assert!(full.get(key).is_some(), "example lacks schema key `{key}`");
         }
-        for (section, example) in [("mqtt", &full["mqtt"]), ("push_retry", &full["push_retry"]), ("openepaperlink", &full["openepaperlink"])] {
+        for (section, example) in [
+            ("mqtt", &full["mqtt"]),
+            ("push_retry", &full["push_retry"]),
+            ("openepaperlink", &full["openepaperlink"]),
+        ] {
             let section_props = props[section]["properties"].as_object().expect("section");
             for key in example.as_object().expect("obj").keys() {
-                assert!(section_props.contains_key(key), "schema lacks `{section}.{key}`");
+                assert!(
+                    section_props.contains_key(key),
+                    "schema lacks `{section}.{key}`"
+                );
             }
-            assert_eq!(section_props.len(), example.as_object().map(|o| o.len()).unwrap_or(0), "{section}");
+            assert_eq!(
+                section_props.len(),
+                example.as_object().map(|o| o.len()).unwrap_or(0),
+                "{section}"
+            );
         }
     }
 
@@ -625,24 +661,64 @@ mod tests {
         let cases: Vec<(serde_json::Value, &str)> = vec![
             (json!({}), "out_dir"),
             (json!({"out_dir": "x", "colour": "red"}), "colour"),
-            (json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "retian": true}}), "retian"),
-            (json!({"out_dir": "x", "time_zone": "Mars/Olympus"}), "`time_zone`"),
+            (
+                json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "retian": true}}),
+                "retian",
+            ),
+            (
+                json!({"out_dir": "x", "time_zone": "Mars/Olympus"}),
+                "`time_zone`",
+            ),
             (json!({"out_dir": "x", "language": "fr"}), "`language`"),
-            (json!({"out_dir": "x", "png": [{"width": 10, "height": 128}]}), "`png[0]`"),
-            (json!({"out_dir": "x", "png": [{"width": 296, "height": 128}, {"width": 296, "height": 128, "palette": "bwr"}]}), "`png[1]`"),
-            (json!({"out_dir": "x", "mqtt": {"url": "http://h"}}), "`mqtt.url`"),
-            (json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "topic": "all"}}), "`mqtt.topic`"),
-            (json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "topic": "a/+/{room}"}}), "`mqtt.topic`"),
-            (json!({"out_dir": "x", "png": [{"width": 296, "height": 128}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": "nothex"}}}), "openepaperlink.tags"),
-            (json!({"out_dir": "x", "png": [{"width": 296, "height": 128}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": {"mac": "0000021EB5AC3B12", "size": "1x1"}}}}), ".size"),
-            (json!({"out_dir": "x", "openepaperlink": {"url": "http://ap", "tags": {"room@x": "0000021EB5AC3B12"}}}), "`openepaperlink`"),
-            (json!({"out_dir": "x", "refresh_seconds": 0}), "`refresh_seconds`"),
-            (json!({"out_dir": "x", "push_retry": {"attempts": 0}}), "`push_retry.attempts`"),
+            (
+                json!({"out_dir": "x", "png": [{"width": 10, "height": 128}]}),
+                "`png[0]`",
+            ),
+            (
+                json!({"out_dir": "x", "png": [{"width": 296, "height": 128}, {"width": 296, "height": 128, "palette": "bwr"}]}),
+                "`png[1]`",
+            ),
+            (
+                json!({"out_dir": "x", "mqtt": {"url": "http://h"}}),
+                "`mqtt.url`",
+            ),
+            (
+                json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "topic": "all"}}),
+                "`mqtt.topic`",
+            ),
+            (
+                json!({"out_dir": "x", "mqtt": {"url": "mqtt://h", "topic": "a/+/{room}"}}),
+                "`mqtt.topic`",
+            ),
+            (
+                json!({"out_dir": "x", "png": [{"width": 296, "height": 128}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": "nothex"}}}),
+                "openepaperlink.tags",
+            ),
+            (
+                json!({"out_dir": "x", "png": [{"width": 296, "height": 128}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": {"mac": "0000021EB5AC3B12", "size": "1x1"}}}}),
+                ".size",
+            ),
+            (
+                json!({"out_dir": "x", "openepaperlink": {"url": "http://ap", "tags": {"room@x": "0000021EB5AC3B12"}}}),
+                "`openepaperlink`",
+            ),
+            (
+                json!({"out_dir": "x", "refresh_seconds": 0}),
+                "`refresh_seconds`",
+            ),
+            (
+                json!({"out_dir": "x", "push_retry": {"attempts": 0}}),
+                "`push_retry.attempts`",
+            ),
         ];
         for (value, needle) in cases {
             let err = parse(&value).expect_err(&format!("{value} must be refused"));
             assert_eq!(err.kind, calpump_plugin::SinkErrorKind::Config);
-            assert!(err.message.contains(needle), "{:?} should name {needle}", err.message);
+            assert!(
+                err.message.contains(needle),
+                "{:?} should name {needle}",
+                err.message
+            );
         }
     }
 
@@ -653,7 +729,8 @@ mod tests {
         assert_eq!(settings.private_text, "Private appointment");
         assert_eq!(settings.config.refresh_seconds, 60);
         assert!(warnings.iter().any(|w| w.contains("time_zone")));
-        let (settings, _) = parse(&json!({"out_dir": "x", "language": "de", "time_zone": "UTC"})).expect("valid");
+        let (settings, _) =
+            parse(&json!({"out_dir": "x", "language": "de", "time_zone": "UTC"})).expect("valid");
         assert_eq!(settings.private_text, "Privater Termin");
         let (_, warnings) = parse(&json!({"out_dir": "x", "time_zone": "UTC",
             "mqtt": {"url": "mqtt://broker.example.com", "username": "u", "password": "p"}}))

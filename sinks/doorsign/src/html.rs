@@ -118,17 +118,53 @@ impl Labels {
 }
 
 const WEEKDAYS: [[&str; 7]; 2] = [
-    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ],
+    [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ],
 ];
 const MONTHS: [[&str; 12]; 2] = [
     [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ],
     [
-        "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-        "Oktober", "November", "Dezember",
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
     ],
 ];
 
@@ -172,10 +208,11 @@ impl IndexEntry {
             status: p.status,
             status_label: labels.status(p.status).to_string(),
             until_local: labels.until_text(p),
-            current: p
-                .current
-                .as_ref()
-                .map(|m| m.subject.clone().unwrap_or_else(|| labels.booked.to_string())),
+            current: p.current.as_ref().map(|m| {
+                m.subject
+                    .clone()
+                    .unwrap_or_else(|| labels.booked.to_string())
+            }),
             href: format!("rooms/{}.html", p.id),
             json: format!("rooms/{}.json", p.id),
             content_hash: p.content_hash.clone(),
@@ -197,7 +234,12 @@ pub struct Pages {
 pub struct TemplateError(#[from] minijinja::Error);
 
 impl Pages {
-    pub fn new(language: Language, theme: Theme, tz: Tz, refresh_seconds: u32) -> Result<Self, TemplateError> {
+    pub fn new(
+        language: Language,
+        theme: Theme,
+        tz: Tz,
+        refresh_seconds: u32,
+    ) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         // Every template escapes HTML, whatever its name.
         env.set_auto_escape_callback(|_| AutoEscape::Html);

@@ -43,11 +43,19 @@ const KEEP_PAST_DAYS: i64 = 2;
 pub const INDEX_SCHEMA_VERSION: u32 = 1;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> SinkError {
     SinkError::retryable(format!("doorsign: cannot {what} {}: {e}", path.display()))
+}
+
+/// What a render produced for the pushes: the room JSON and the OpenEPaperLink image, if any.
+struct Written {
+    json: Arc<Vec<u8>>,
+    jpeg: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -158,9 +166,9 @@ impl DoorSign {
         let changed = room.rendered_hash.as_deref() != Some(projection.content_hash.as_str());
         let json_path = self.rooms_dir.join(format!("{id}.json"));
         if changed || !json_path.exists() {
-            let (json, jpeg) = self.write_room(&projection)?;
+            let written = self.write_room(&projection)?;
             if changed {
-                self.queue_pushes(&projection, json, jpeg);
+                self.queue_pushes(&projection, written.json, written.jpeg);
                 tracing::debug!(room = %room.mailbox, status = projection.status.as_str(), hash = %projection.content_hash, "doorsign rendered");
             }
             room.rendered_hash = Some(projection.content_hash.clone());
@@ -189,8 +197,8 @@ impl DoorSign {
         Ok(projection.next_change)
     }
 
-    /// Writes a room's files; returns the JSON bytes and the OpenEPaperLink image, if any.
-    fn write_room(&self, p: &Projection) -> Result<(Arc<Vec<u8>>, Option<Vec<u8>>), SinkError> {
+    /// Writes a room's files.
+    fn write_room(&self, p: &Projection) -> Result<Written, SinkError> {
         let id = &p.id;
         let labels = html::labels(self.settings.config.language);
         let tag = self.settings.oepl_tags.get(&p.room);
@@ -216,7 +224,9 @@ impl DoorSign {
             {
                 match image.to_jpeg() {
                     Ok(bytes) => jpeg = Some(bytes),
-                    Err(e) => tracing::error!(room = %p.room, error = %e, "doorsign: no image for OpenEPaperLink"),
+                    Err(e) => {
+                        tracing::error!(room = %p.room, error = %e, "doorsign: no image for OpenEPaperLink")
+                    }
                 }
             }
         }
@@ -229,7 +239,10 @@ impl DoorSign {
             .map_err(|e| SinkError::fatal(format!("doorsign: cannot encode room JSON: {e}")))?;
         // The JSON goes last: its presence marks a complete set.
         self.write_file(&format!("{id}.json"), &json)?;
-        Ok((Arc::new(json), jpeg))
+        Ok(Written {
+            json: Arc::new(json),
+            jpeg,
+        })
     }
 
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
@@ -242,11 +255,26 @@ impl DoorSign {
         if pusher.has_mqtt()
             && let Some(mqtt) = &self.settings.config.mqtt
         {
-            let topic = mqtt.topic.replace("{room}", &p.id).replace("{mailbox}", &p.room);
-            pusher.push_mqtt(&p.id, MqttItem { topic, payload: json });
+            let topic = mqtt
+                .topic
+                .replace("{room}", &p.id)
+                .replace("{mailbox}", &p.room);
+            pusher.push_mqtt(
+                &p.id,
+                MqttItem {
+                    topic,
+                    payload: json,
+                },
+            );
         }
         if let (Some((mac, _)), Some(jpeg)) = (self.settings.oepl_tags.get(&p.room), jpeg) {
-            pusher.push_oepl(&p.id, OeplItem { mac: mac.clone(), jpeg });
+            pusher.push_oepl(
+                &p.id,
+                OeplItem {
+                    mac: mac.clone(),
+                    jpeg,
+                },
+            );
         }
     }
 
@@ -267,7 +295,8 @@ impl DoorSign {
             .map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
         let dir = &self.settings.config.out_dir;
         let html_path = dir.join("index.html");
-        atomic_write(&html_path, page.as_bytes(), false).map_err(|e| io_error("write", &html_path, e))?;
+        atomic_write(&html_path, page.as_bytes(), false)
+            .map_err(|e| io_error("write", &html_path, e))?;
         let json_path = dir.join("index.json");
         atomic_write(&json_path, &json, false).map_err(|e| io_error("write", &json_path, e))?;
         index.written = Some(json);

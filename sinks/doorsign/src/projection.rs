@@ -211,7 +211,12 @@ pub fn local_time(t: DateTime<Utc>, tz: &Tz, today: NaiveDate, language: Languag
     }
 }
 
-fn meeting(event: &Event, span: (DateTime<Utc>, DateTime<Utc>), rules: &Rules, today: NaiveDate) -> Meeting {
+fn meeting(
+    event: &Event,
+    span: (DateTime<Utc>, DateTime<Utc>),
+    rules: &Rules,
+    today: NaiveDate,
+) -> Meeting {
     let private = event.sensitivity.is_private();
     let subject = if private {
         Some(rules.private_text.clone())
@@ -288,8 +293,11 @@ pub fn project(input: &RoomInput<'_>, rules: &Rules, now: DateTime<Utc>) -> Proj
         .iter()
         .filter(|(_, s, t)| *s <= now && now < *t)
         .max_by(|a, b| {
-            (!a.0.all_day, a.1, std::cmp::Reverse(a.2))
-                .cmp(&(!b.0.all_day, b.1, std::cmp::Reverse(b.2)))
+            (!a.0.all_day, a.1, std::cmp::Reverse(a.2)).cmp(&(
+                !b.0.all_day,
+                b.1,
+                std::cmp::Reverse(b.2),
+            ))
         });
 
     let mut busy_until = None;
@@ -419,7 +427,8 @@ mod tests {
 
     fn ev(n: u8, subject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Event {
         let id = EventIdentity::new("room-1@contoso.com", goid(n), None).expect("id");
-        let mut e = Event::new(id, "default", SourceIds::default(), subject, start, end).expect("ev");
+        let mut e =
+            Event::new(id, "default", SourceIds::default(), subject, start, end).expect("ev");
         e.organizer = Some(Person {
             name: Some("Ann Organizer".into()),
             email: Some("ann@contoso.com".into()),
@@ -443,7 +452,12 @@ mod tests {
         run_with(events, now, None, &rules())
     }
 
-    fn run_with(events: &[Event], now: DateTime<Utc>, failing: Option<DateTime<Utc>>, rules: &Rules) -> Projection {
+    fn run_with(
+        events: &[Event],
+        now: DateTime<Utc>,
+        failing: Option<DateTime<Utc>>,
+        rules: &Rules,
+    ) -> Projection {
         let input = RoomInput {
             mailbox: "room-1@contoso.com",
             id: "room-1_at_contoso.com",
@@ -456,7 +470,10 @@ mod tests {
 
     #[test]
     fn free_busy_soon_and_the_boundaries() {
-        let events = [ev(1, "Standup", at(9, 0), at(10, 0)), ev(2, "Review", at(14, 0), at(15, 0))];
+        let events = [
+            ev(1, "Standup", at(9, 0), at(10, 0)),
+            ev(2, "Review", at(14, 0), at(15, 0)),
+        ];
 
         let p = run(&events, at(8, 0));
         assert_eq!(p.status, Status::Free);
@@ -464,16 +481,30 @@ mod tests {
         assert_eq!(p.until_local.as_deref(), Some("09:00"));
         assert_eq!(p.next.len(), 2);
         assert_eq!(p.next[0].time, "09:00–10:00");
-        assert_eq!(p.next_change, Some(at(8, 50)), "the starting-soon threshold");
+        assert_eq!(
+            p.next_change,
+            Some(at(8, 50)),
+            "the starting-soon threshold"
+        );
 
         let p = run(&events, at(8, 50));
         assert_eq!(p.status, Status::StartingSoon);
         assert_eq!(p.next_change, Some(at(9, 0)));
 
         let p = run(&events, at(9, 0));
-        assert_eq!(p.status, Status::Busy, "a meeting is current from its start");
-        assert_eq!(p.current.as_ref().and_then(|m| m.subject.as_deref()), Some("Standup"));
-        assert_eq!(p.current.as_ref().and_then(|m| m.organizer.as_deref()), Some("Ann Organizer"));
+        assert_eq!(
+            p.status,
+            Status::Busy,
+            "a meeting is current from its start"
+        );
+        assert_eq!(
+            p.current.as_ref().and_then(|m| m.subject.as_deref()),
+            Some("Standup")
+        );
+        assert_eq!(
+            p.current.as_ref().and_then(|m| m.organizer.as_deref()),
+            Some("Ann Organizer")
+        );
         assert_eq!(p.busy_until, Some(at(10, 0)));
         assert_eq!(p.next.len(), 1, "the current meeting is not listed as next");
         assert_eq!(p.next_change, Some(at(9, 50)));
@@ -491,7 +522,13 @@ mod tests {
         assert_eq!(p.status, Status::Free);
         assert_eq!(p.free_until, None, "free for the rest of the day");
         assert!(p.next.is_empty());
-        assert_eq!(p.next_change, Some(local_midnight(&chrono_tz::Europe::Berlin, NaiveDate::from_ymd_opt(2026, 11, 29).expect("d"))));
+        assert_eq!(
+            p.next_change,
+            Some(local_midnight(
+                &chrono_tz::Europe::Berlin,
+                NaiveDate::from_ymd_opt(2026, 11, 29).expect("d")
+            ))
+        );
         assert_eq!(p.name, "Room 1.01");
     }
 
@@ -516,7 +553,11 @@ mod tests {
         assert_eq!(p.status, Status::Free);
         assert!(p.current.is_none());
         let p = run(&[free], at(11, 55));
-        assert_eq!(p.status, Status::Free, "a free meeting is not 'starting soon'");
+        assert_eq!(
+            p.status,
+            Status::Free,
+            "a free meeting is not 'starting soon'"
+        );
         assert_eq!(p.free_until, None);
         assert_eq!(p.next.len(), 1);
         assert!(!p.next[0].blocking);
@@ -537,13 +578,24 @@ mod tests {
             ev(4, "D", at(13, 0), at(14, 0)),
         ];
         let p = run(&events, at(9, 15));
-        assert_eq!(p.current.as_ref().and_then(|m| m.subject.as_deref()), Some("A"));
+        assert_eq!(
+            p.current.as_ref().and_then(|m| m.subject.as_deref()),
+            Some("A")
+        );
         assert_eq!(p.busy_until, Some(at(11, 30)), "A+B+C form one chain");
         assert_eq!(p.status, Status::Busy);
         let p = run(&events, at(9, 45));
-        assert_eq!(p.current.as_ref().and_then(|m| m.subject.as_deref()), Some("B"), "the later start is current");
+        assert_eq!(
+            p.current.as_ref().and_then(|m| m.subject.as_deref()),
+            Some("B"),
+            "the later start is current"
+        );
         let p = run(&events, at(9, 55));
-        assert_eq!(p.status, Status::Busy, "A ends soon but B goes on: not ending soon");
+        assert_eq!(
+            p.status,
+            Status::Busy,
+            "A ends soon but B goes on: not ending soon"
+        );
         let p = run(&events, at(11, 25));
         assert_eq!(p.status, Status::EndingSoon);
         assert_eq!(p.busy_until, Some(at(11, 30)));
@@ -561,7 +613,10 @@ mod tests {
         assert_eq!(p.date, NaiveDate::from_ymd_opt(2026, 11, 29).expect("d"));
         assert_eq!(p.busy_until, Some(at(23, 0) + Duration::hours(2)));
         assert_eq!(p.until_local.as_deref(), Some("01:00"));
-        assert_eq!(p.current.as_ref().map(|m| m.time.as_str()), Some("Sat 28 Nov 23:00–01:00"));
+        assert_eq!(
+            p.current.as_ref().map(|m| m.time.as_str()),
+            Some("Sat 28 Nov 23:00–01:00")
+        );
         // Busy past midnight: busy_until carries the date.
         let p = run(&[late], at(23, 30));
         assert_eq!(p.until_local.as_deref(), Some("Sun 29 Nov 01:00"));
@@ -571,20 +626,47 @@ mod tests {
     fn all_day_events_cover_local_days() {
         // An all-day event scheduled in New York, as the backend delivers it: local midnight there.
         let ny = chrono_tz::America::New_York;
-        let start = ny.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).single().expect("t").with_timezone(&Utc);
-        let end = ny.with_ymd_and_hms(2026, 11, 29, 0, 0, 0).single().expect("t").with_timezone(&Utc);
+        let start = ny
+            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+            .single()
+            .expect("t")
+            .with_timezone(&Utc);
+        let end = ny
+            .with_ymd_and_hms(2026, 11, 29, 0, 0, 0)
+            .single()
+            .expect("t")
+            .with_timezone(&Utc);
         let mut closed = ev(1, "Room closed", start, end);
         closed.all_day = true;
         closed.time_zone = Some("America/New_York".into());
         let p = run(std::slice::from_ref(&closed), at(0, 30));
-        assert_eq!(p.status, Status::Busy, "covers Berlin's 28th from midnight although NY is still on the 27th");
-        assert_eq!(p.busy_until, Some(local_midnight(&chrono_tz::Europe::Berlin, NaiveDate::from_ymd_opt(2026, 11, 29).expect("d"))));
+        assert_eq!(
+            p.status,
+            Status::Busy,
+            "covers Berlin's 28th from midnight although NY is still on the 27th"
+        );
+        assert_eq!(
+            p.busy_until,
+            Some(local_midnight(
+                &chrono_tz::Europe::Berlin,
+                NaiveDate::from_ymd_opt(2026, 11, 29).expect("d")
+            ))
+        );
         assert_eq!(p.all_day.len(), 1);
-        assert!(p.next.is_empty(), "all-day events are not in the timed list");
+        assert!(
+            p.next.is_empty(),
+            "all-day events are not in the timed list"
+        );
 
         // A timed meeting inside an all-day booking is the current one.
-        let p = run(&[closed.clone(), ev(2, "Inspection", at(10, 0), at(11, 0))], at(10, 30));
-        assert_eq!(p.current.as_ref().and_then(|m| m.subject.as_deref()), Some("Inspection"));
+        let p = run(
+            &[closed.clone(), ev(2, "Inspection", at(10, 0), at(11, 0))],
+            at(10, 30),
+        );
+        assert_eq!(
+            p.current.as_ref().and_then(|m| m.subject.as_deref()),
+            Some("Inspection")
+        );
 
         // A free all-day event (a holiday note) does not block.
         let mut holiday = closed;
@@ -594,13 +676,22 @@ mod tests {
         assert_eq!(p.all_day.len(), 1);
 
         // Without a zone: UTC midnights (as Graph delivers them with outlook.timezone=UTC).
-        let utc_start = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).single().expect("t");
+        let utc_start = Utc
+            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+            .single()
+            .expect("t");
         let mut plain = ev(3, "Fair", utc_start, utc_start + Duration::days(2));
         plain.all_day = true;
         plain.time_zone = Some("UTC".into());
         let p = run(&[plain], at(0, 10));
         assert_eq!(p.status, Status::Busy);
-        assert_eq!(p.busy_until, Some(local_midnight(&chrono_tz::Europe::Berlin, NaiveDate::from_ymd_opt(2026, 11, 30).expect("d"))));
+        assert_eq!(
+            p.busy_until,
+            Some(local_midnight(
+                &chrono_tz::Europe::Berlin,
+                NaiveDate::from_ymd_opt(2026, 11, 30).expect("d")
+            ))
+        );
     }
 
     #[test]
@@ -618,7 +709,11 @@ mod tests {
         assert_eq!(current.organizer, None);
         assert!(current.private);
         assert_eq!(p.next[0].subject.as_deref(), Some("Private appointment"));
-        assert_eq!(p.next[1].subject.as_deref(), Some("Dentist"), "personal is not private");
+        assert_eq!(
+            p.next[1].subject.as_deref(),
+            Some("Dentist"),
+            "personal is not private"
+        );
         let json = serde_json::to_string(&run(&events, at(8, 0))).expect("json");
         assert!(!json.contains("Salary") && !json.contains("Merger"));
 
@@ -640,8 +735,16 @@ mod tests {
     fn stale_after_the_threshold() {
         let events = [ev(1, "Standup", at(9, 0), at(10, 0))];
         let p = run_with(&events, at(9, 10), Some(at(9, 0)), &rules());
-        assert_eq!(p.status, Status::Busy, "failing for 10 min is not stale yet");
-        assert_eq!(p.next_change, Some(at(9, 30)), "re-render when it turns stale");
+        assert_eq!(
+            p.status,
+            Status::Busy,
+            "failing for 10 min is not stale yet"
+        );
+        assert_eq!(
+            p.next_change,
+            Some(at(9, 30)),
+            "re-render when it turns stale"
+        );
         let p = run_with(&events, at(9, 30), Some(at(9, 0)), &rules());
         assert_eq!(p.status, Status::Stale);
         assert_eq!(p.stale_since, Some(at(9, 0)));
@@ -663,7 +766,10 @@ mod tests {
         a.seal("f");
         let mut b = project(&input, &rules(), at(8, 1));
         b.seal("f");
-        assert_eq!(a.content_hash, b.content_hash, "time alone changes nothing between boundaries");
+        assert_eq!(
+            a.content_hash, b.content_hash,
+            "time alone changes nothing between boundaries"
+        );
         let mut c = project(&input, &rules(), at(8, 50));
         c.seal("f");
         assert_ne!(a.content_hash, c.content_hash);

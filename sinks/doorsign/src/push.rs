@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use calpump_plugin::SinkError;
 use calpump_plugin::sdk::counter;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -64,7 +66,9 @@ impl Pusher {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| SinkError::fatal(format!("doorsign: cannot start the push runtime: {e}")))?;
+            .map_err(|e| {
+                SinkError::fatal(format!("doorsign: cannot start the push runtime: {e}"))
+            })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pending = Arc::new(AtomicUsize::new(0));
         let retry = config.push_retry;
@@ -79,18 +83,34 @@ impl Pusher {
                 runtime.block_on(async move {
                     let mqtt = async {
                         if let Some(target) = mqtt_target {
-                            worker(target, mqtt_rx, shutdown_rx.clone(), retry, thread_pending.clone()).await;
+                            worker(
+                                target,
+                                mqtt_rx,
+                                shutdown_rx.clone(),
+                                retry,
+                                thread_pending.clone(),
+                            )
+                            .await;
                         }
                     };
                     let oepl = async {
                         if let Some(target) = oepl_target {
-                            worker(target, oepl_rx, shutdown_rx.clone(), retry, thread_pending.clone()).await;
+                            worker(
+                                target,
+                                oepl_rx,
+                                shutdown_rx.clone(),
+                                retry,
+                                thread_pending.clone(),
+                            )
+                            .await;
                         }
                     };
                     tokio::join!(mqtt, oepl);
                 });
             })
-            .map_err(|e| SinkError::fatal(format!("doorsign: cannot start the push thread: {e}")))?;
+            .map_err(|e| {
+                SinkError::fatal(format!("doorsign: cannot start the push thread: {e}"))
+            })?;
         Ok(Some(Self {
             mqtt: has_mqtt.then_some(mqtt_tx),
             oepl: has_oepl.then_some(oepl_tx),
@@ -235,7 +255,9 @@ async fn worker<T: Target>(
                     tracing::debug!(target_kind = T::NAME, room = %id, "doorsign push delivered");
                 }
                 Err(error) => {
-                    let Some(waiting) = queue.get_mut(id) else { continue };
+                    let Some(waiting) = queue.get_mut(id) else {
+                        continue;
+                    };
                     waiting.attempts += 1;
                     if waiting.attempts >= retry.attempts {
                         tracing::error!(target_kind = T::NAME, room = %id, attempts = waiting.attempts, %error, "doorsign push given up");
@@ -256,7 +278,11 @@ async fn worker<T: Target>(
         count(T::NAME, "failed", failed);
     }
     if !queue.is_empty() {
-        tracing::warn!(target_kind = T::NAME, abandoned = queue.len(), "doorsign pushes abandoned at shutdown");
+        tracing::warn!(
+            target_kind = T::NAME,
+            abandoned = queue.len(),
+            "doorsign pushes abandoned at shutdown"
+        );
         count(T::NAME, "abandoned", queue.len());
     }
     // Whatever is left (queued or still in the channel) will never be sent.
@@ -314,7 +340,8 @@ impl MqttTarget {
     /// One connection per round: publish everything due (QoS 1, retained), wait for every
     /// PUBACK, disconnect. A round fails as a whole; re-publishing a retained message is harmless.
     async fn publish_all(&self, batch: &[(&str, &MqttItem)]) -> Result<(), String> {
-        let mut options = MqttOptions::new(&self.client_id, &self.endpoint.host, self.endpoint.port);
+        let mut options =
+            MqttOptions::new(&self.client_id, &self.endpoint.host, self.endpoint.port);
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(true);
         options.set_max_packet_size(1 << 20, 1 << 20);
@@ -322,7 +349,9 @@ impl MqttTarget {
             options.set_credentials(user, self.config.password.clone().unwrap_or_default());
         }
         if let Some(tls) = &self.tls {
-            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
         }
         let (client, mut events) = AsyncClient::new(options, batch.len() + 4);
         for (_, item) in batch {
@@ -353,7 +382,11 @@ impl MqttTarget {
             }
         })
         .await
-        .unwrap_or_else(|_| Err(format!("MQTT broker {where_}: no acknowledgement within 30 s")));
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "MQTT broker {where_}: no acknowledgement within 30 s"
+            ))
+        });
         if outcome.is_ok() && client.try_disconnect().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 loop {
@@ -422,10 +455,16 @@ impl OeplTarget {
         let body = response.text().await.unwrap_or_default();
         let body = body.trim();
         if !status.is_success() {
-            return Err(format!("OpenEPaperLink {} for tag {}: HTTP {status}: {body}", self.url, item.mac));
+            return Err(format!(
+                "OpenEPaperLink {} for tag {}: HTTP {status}: {body}",
+                self.url, item.mac
+            ));
         }
         if body.to_ascii_lowercase().starts_with("error") {
-            return Err(format!("OpenEPaperLink {} for tag {}: {body}", self.url, item.mac));
+            return Err(format!(
+                "OpenEPaperLink {} for tag {}: {body}",
+                self.url, item.mac
+            ));
         }
         Ok(())
     }

@@ -239,19 +239,43 @@ pub fn fit(fonts: &Fonts, bold: bool, px: f32, text: &str, max_width: f32) -> St
     format!("{}…", prefix.trim_end())
 }
 
+#[derive(Clone, Copy)]
+struct Style {
+    role: &'static str,
+    bold: bool,
+    px: f32,
+    color: u8,
+}
+
+const fn style(role: &'static str, bold: bool, px: f32, color: u8) -> Style {
+    Style {
+        role,
+        bold,
+        px,
+        color,
+    }
+}
+
 struct Painter<'a> {
     img: Image,
     fonts: &'a Fonts,
 }
 
 impl Painter<'_> {
-    /// Draws `text` with its top-left at (x, top); returns the box.
-    fn text(&mut self, role: &'static str, bold: bool, px: f32, x: i32, top: i32, text: &str, color: u8) {
+    /// Draws `text` with its top-left at (x, top) and records its box.
+    fn text(&mut self, style: Style, x: i32, top: i32, text: &str) {
+        let Style {
+            role,
+            bold,
+            px,
+            color,
+        } = style;
         let font = self.fonts.face(bold);
         let scaled = font.as_scaled(PxScale::from(px));
         let baseline = top as f32 + scaled.ascent();
         for (id, gx) in glyphs(font, px, text) {
-            let glyph = id.with_scale_and_position(PxScale::from(px), point(x as f32 + gx, baseline));
+            let glyph =
+                id.with_scale_and_position(PxScale::from(px), point(x as f32 + gx, baseline));
             if let Some(outlined) = font.outline_glyph(glyph) {
                 let bounds = outlined.px_bounds();
                 let (bx, by) = (bounds.min.x as i32, bounds.min.y as i32);
@@ -292,7 +316,9 @@ pub fn render(
 ) -> Image {
     let w = size.width as i32;
     let h = size.height as i32;
-    let s = (size.height as f32 / 128.0).min(size.width as f32 / 296.0).max(0.5);
+    let s = (size.height as f32 / 128.0)
+        .min(size.width as f32 / 296.0)
+        .max(0.5);
     let m = (5.0 * s).round() as i32;
     let accent = match size.palette {
         Palette::Bw => BLACK,
@@ -309,7 +335,7 @@ pub fn render(
     let name_px = 17.0 * s;
     let mut y = m;
     let name = fit(fonts, true, name_px, &p.name, inner);
-    painter.text("name", true, name_px, m, y, &name, BLACK);
+    painter.text(style("name", true, name_px, BLACK), m, y, &name);
     y += painter.line_height(name_px);
 
     // Status band.
@@ -323,15 +349,30 @@ pub fn render(
     let border = (2.0 * s).round().max(1.0) as i32;
     match band_bg {
         Some(bg) => painter.img.fill(m, y, w - m, y + band_h, bg),
-        None => painter.img.outline(m, y, w - m, y + band_h, border, band_fg),
+        None => painter
+            .img
+            .outline(m, y, w - m, y + band_h, border, band_fg),
     }
     let word_px = 24.0 * s;
     let pad = (6.0 * s).round() as i32;
-    let word = fit(fonts, true, word_px, labels.status(p.status), inner - 2.0 * pad as f32);
+    let word = fit(
+        fonts,
+        true,
+        word_px,
+        labels.status(p.status),
+        inner - 2.0 * pad as f32,
+    );
     let word_top = y + (band_h - painter.line_height(word_px)) / 2 + (s).round() as i32;
-    painter.text("status", true, word_px, m + pad, word_top, &word, band_fg);
+    painter.text(
+        style("status", true, word_px, band_fg),
+        m + pad,
+        word_top,
+        &word,
+    );
     let until = match p.status {
-        Status::Stale => p.stale_since.map(|t| format!("{} {}", labels.since, local(t))),
+        Status::Stale => p
+            .stale_since
+            .map(|t| format!("{} {}", labels.since, local(t))),
         _ => labels.until_text(p),
     };
     if let Some(until) = until {
@@ -342,7 +383,12 @@ pub fn render(
             let text = fit(fonts, false, until_px, &until, room);
             let tw = text_width(fonts, false, until_px, &text).ceil() as i32;
             let top = y + (band_h - painter.line_height(until_px)) / 2 + (s).round() as i32;
-            painter.text("until", false, until_px, w - m - pad - tw, top, &text, band_fg);
+            painter.text(
+                style("until", false, until_px, band_fg),
+                w - m - pad - tw,
+                top,
+                &text,
+            );
         }
     }
     y += band_h + (4.0 * s).round() as i32;
@@ -355,7 +401,7 @@ pub fn render(
         if fits(y, subject_px, &painter) {
             let subject = current.subject.as_deref().unwrap_or(labels.booked);
             let text = fit(fonts, true, subject_px, subject, inner);
-            painter.text("subject", true, subject_px, m, y, &text, BLACK);
+            painter.text(style("subject", true, subject_px, BLACK), m, y, &text);
             y += painter.line_height(subject_px);
         }
         if fits(y, detail_px, &painter) {
@@ -369,7 +415,7 @@ pub fn render(
                 detail.push_str(org);
             }
             let text = fit(fonts, false, detail_px, &detail, inner);
-            painter.text("detail", false, detail_px, m, y, &text, BLACK);
+            painter.text(style("detail", false, detail_px, BLACK), m, y, &text);
             y += painter.line_height(detail_px);
         }
         y += (3.0 * s).round() as i32;
@@ -404,7 +450,7 @@ pub fn render(
         };
         first = false;
         let text = fit(fonts, false, detail_px, &label, inner);
-        painter.text("next", false, detail_px, m, y, &text, BLACK);
+        painter.text(style("next", false, detail_px, BLACK), m, y, &text);
         y += painter.line_height(detail_px);
     }
     painter.img

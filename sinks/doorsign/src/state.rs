@@ -256,7 +256,11 @@ mod tests {
         assert_ne!(slug("a.b@x"), slug("a-b@x"));
         assert_ne!(slug("a_b@x"), slug("a_5fb@x"));
         let odd = slug("../ü+x@y");
-        assert!(odd.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)), "{odd}");
+        assert!(
+            odd.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "{odd}"
+        );
         assert!(!odd.starts_with('.'));
         let long = format!("{}@x.com", "a".repeat(300));
         assert!(slug(&long).len() <= 150);
@@ -270,15 +274,31 @@ mod tests {
     }
 
     fn at(h: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, h, 0, 0).single().expect("t")
+        Utc.with_ymd_and_hms(2026, 11, 28, h, 0, 0)
+            .single()
+            .expect("t")
     }
 
     fn ev(n: u8, calendar: &str, h: u32) -> Event {
         let id = EventIdentity::new("room@x.com", goid(n), None).expect("id");
-        Event::new(id, calendar, SourceIds::default(), format!("m{n}"), at(h), at(h + 1)).expect("ev")
+        Event::new(
+            id,
+            calendar,
+            SourceIds::default(),
+            format!("m{n}"),
+            at(h),
+            at(h + 1),
+        )
+        .expect("ev")
     }
 
-    fn batch(kind: BatchKind, calendar: &str, complete: bool, upserts: Vec<Event>, deletes: Vec<EventKey>) -> Batch {
+    fn batch(
+        kind: BatchKind,
+        calendar: &str,
+        complete: bool,
+        upserts: Vec<Event>,
+        deletes: Vec<EventKey>,
+    ) -> Batch {
         Batch {
             schema_version: SCHEMA_VERSION,
             run_id: "r".into(),
@@ -287,7 +307,10 @@ mod tests {
             mailbox_name: Some("Room".into()),
             calendar: calendar.into(),
             kind,
-            window: Window { start: at(0), end: at(20) },
+            window: Window {
+                start: at(0),
+                end: at(20),
+            },
             upserts,
             deletes,
             complete,
@@ -297,30 +320,60 @@ mod tests {
     #[test]
     fn snapshot_delta_and_replay() {
         let mut room = RoomState::new("room@x.com");
-        let first = batch(BatchKind::Snapshot, "default", true, vec![ev(1, "default", 9), ev(2, "default", 11)], vec![]);
+        let first = batch(
+            BatchKind::Snapshot,
+            "default",
+            true,
+            vec![ev(1, "default", 9), ev(2, "default", 11)],
+            vec![],
+        );
         assert!(room.apply(&first).changed);
         assert!(!room.apply(&first).changed, "replay is idempotent");
         assert_eq!(room.name.as_deref(), Some("Room"));
 
         // Another calendar of the same room is kept apart.
-        let other = batch(BatchKind::Snapshot, "Bookings", true, vec![ev(3, "Bookings", 13)], vec![]);
+        let other = batch(
+            BatchKind::Snapshot,
+            "Bookings",
+            true,
+            vec![ev(3, "Bookings", 13)],
+            vec![],
+        );
         room.apply(&other);
         assert_eq!(room.events.len(), 3);
 
         // A complete snapshot without event 2 removes it, but only in its own calendar.
-        let second = batch(BatchKind::Snapshot, "default", true, vec![ev(1, "default", 9)], vec![]);
+        let second = batch(
+            BatchKind::Snapshot,
+            "default",
+            true,
+            vec![ev(1, "default", 9)],
+            vec![],
+        );
         assert!(room.apply(&second).changed);
         assert_eq!(room.events.len(), 2);
         assert!(room.events.values().any(|e| e.calendar == "Bookings"));
 
         // An incomplete snapshot only upserts.
-        let partial = batch(BatchKind::Snapshot, "default", false, vec![ev(4, "default", 15)], vec![]);
+        let partial = batch(
+            BatchKind::Snapshot,
+            "default",
+            false,
+            vec![ev(4, "default", 15)],
+            vec![],
+        );
         room.apply(&partial);
         assert_eq!(room.events.len(), 3);
 
         // Deltas upsert and delete by key; deleting twice is fine.
         let key = ev(4, "default", 15).key().clone();
-        let del = batch(BatchKind::Delta, "default", false, vec![], vec![key.clone()]);
+        let del = batch(
+            BatchKind::Delta,
+            "default",
+            false,
+            vec![],
+            vec![key.clone()],
+        );
         let applied = room.apply(&del);
         assert!(applied.changed);
         assert_eq!(applied.accepted, vec![key]);
@@ -330,7 +383,13 @@ mod tests {
         let mut early = ev(5, "default", 0);
         early.start = at(0) - chrono::Duration::days(3);
         early.end = early.start + chrono::Duration::hours(1);
-        room.apply(&batch(BatchKind::Delta, "default", false, vec![early], vec![]));
+        room.apply(&batch(
+            BatchKind::Delta,
+            "default",
+            false,
+            vec![early],
+            vec![],
+        ));
         room.apply(&second);
         assert_eq!(room.events.len(), 3);
         assert!(room.prune(at(0) - chrono::Duration::days(2)));
@@ -341,8 +400,15 @@ mod tests {
     fn foreign_events_are_rejected() {
         let mut room = RoomState::new("room@x.com");
         let id = EventIdentity::new("other@x.com", goid(9), None).expect("id");
-        let foreign = Event::new(id, "default", SourceIds::default(), "x", at(9), at(10)).expect("ev");
-        let applied = room.apply(&batch(BatchKind::Delta, "default", false, vec![foreign], vec![]));
+        let foreign =
+            Event::new(id, "default", SourceIds::default(), "x", at(9), at(10)).expect("ev");
+        let applied = room.apply(&batch(
+            BatchKind::Delta,
+            "default",
+            false,
+            vec![foreign],
+            vec![],
+        ));
         assert_eq!(applied.rejected.len(), 1);
         assert!(room.events.is_empty());
     }
@@ -352,7 +418,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::new(dir.path());
         let mut room = RoomState::new("room@x.com");
-        room.apply(&batch(BatchKind::Snapshot, "default", true, vec![ev(1, "default", 9)], vec![]));
+        room.apply(&batch(
+            BatchKind::Snapshot,
+            "default",
+            true,
+            vec![ev(1, "default", 9)],
+            vec![],
+        ));
         store.save(&room).expect("save");
         std::fs::write(store.dir().join("broken.json"), b"{nope").expect("write");
         let (rooms, problems) = store.load_all().expect("load");

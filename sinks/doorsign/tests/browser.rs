@@ -63,7 +63,11 @@ fn run_chromium(page: &Path, extra: &[String]) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let output = child.wait_with_output().expect("output");
-    assert!(output.status.success(), "chromium failed: {:?}", output.status);
+    assert!(
+        output.status.success(),
+        "chromium failed: {:?}",
+        output.status
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -73,8 +77,14 @@ fn render(dir: &Path, extra: serde_json::Value) -> DoorSign {
         event(ROOM, 1, XSS, at(9, 0), at(10, 0)),
         event(ROOM, 2, "Quarterly review", at(11, 0), at(12, 0)),
     ];
-    sink.write_batch(batch(ROOM, Some("Board Room <b>1</b>"), BatchKind::Snapshot, events, vec![]))
-        .expect("write");
+    sink.write_batch(batch(
+        ROOM,
+        Some("Board Room <b>1</b>"),
+        BatchKind::Snapshot,
+        events,
+        vec![],
+    ))
+    .expect("write");
     sink
 }
 
@@ -87,20 +97,35 @@ fn room_page_shows_name_status_and_next_meeting_and_never_runs_a_subject() {
 
     assert!(dom.contains("<body"), "no DOM dumped: {dom}");
     // The room's display name is text, even with markup in it.
-    assert!(dom.contains("id=\"room\">Board Room &lt;b&gt;1&lt;/b&gt;</h1>"), "room name missing:\n{dom}");
-    assert!(dom.contains("id=\"status-word\">Busy</span>"), "status missing:\n{dom}");
+    assert!(
+        dom.contains("id=\"room\">Board Room &lt;b&gt;1&lt;/b&gt;</h1>"),
+        "room name missing:\n{dom}"
+    );
+    assert!(
+        dom.contains("id=\"status-word\">Busy</span>"),
+        "status missing:\n{dom}"
+    );
     assert!(dom.contains("until 10:00"));
     assert!(dom.contains("Quarterly review"), "next meeting missing");
     assert!(dom.contains("11:00–12:00"));
     // The hostile subject is shown as text …
-    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "subject not shown as text:\n{dom}");
+    assert!(
+        dom.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "subject not shown as text:\n{dom}"
+    );
     // … and became no element: the dumped DOM (after scripts would have run) has no <img,
     // no <b> and no script.
     let lower = dom.to_lowercase();
     assert!(!lower.contains("<img"), "an <img> element was created");
-    assert!(!lower.contains("<b>"), "markup from the room name was parsed");
+    assert!(
+        !lower.contains("<b>"),
+        "markup from the room name was parsed"
+    );
     assert!(!lower.contains("<script"));
-    assert!(lower.contains("http-equiv=\"refresh\""), "the page refreshes itself");
+    assert!(
+        lower.contains("http-equiv=\"refresh\""),
+        "the page refreshes itself"
+    );
 
     // The same page as a picture, for people (and a check that it renders at all).
     let shot = dir.path().join("room.png");
@@ -114,7 +139,10 @@ fn room_page_shows_name_status_and_next_meeting_and_never_runs_a_subject() {
 #[test]
 fn german_labels_dark_theme_and_the_index() {
     let dir = tempfile::tempdir().expect("tmp");
-    let _sink = render(dir.path(), serde_json::json!({"language": "de", "theme": "dark"}));
+    let _sink = render(
+        dir.path(),
+        serde_json::json!({"language": "de", "theme": "dark"}),
+    );
     let page = dir.path().join("rooms").join(format!("{ID}.html"));
     let dom = run_chromium(&page, &["--dump-dom".into()]);
     assert!(dom.contains("lang=\"de\""));
@@ -126,7 +154,10 @@ fn german_labels_dark_theme_and_the_index() {
 
     let index = run_chromium(&dir.path().join("index.html"), &["--dump-dom".into()]);
     assert!(index.contains("Türschilder"));
-    assert!(index.contains(&format!("href=\"rooms/{ID}.html\"")), "{index}");
+    assert!(
+        index.contains(&format!("href=\"rooms/{ID}.html\"")),
+        "{index}"
+    );
     assert!(index.contains("Board Room &lt;b&gt;1&lt;/b&gt;"));
     assert!(index.contains("data-status=\"busy\""));
     assert!(!index.to_lowercase().contains("<img"));

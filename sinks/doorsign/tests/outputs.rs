@@ -28,7 +28,11 @@ fn writes_room_files_and_index_only_when_content_changes() {
     let first = batch(ROOM, Some("Room 1.01"), BatchKind::Snapshot, events, vec![]);
     let result = sink.write_batch(first.clone()).expect("write");
     assert_eq!(result.accepted.len(), 2);
-    assert_eq!(result.next_wakeup, Some(at(9, 50)), "the ending-soon threshold of the standup");
+    assert_eq!(
+        result.next_wakeup,
+        Some(at(9, 50)),
+        "the ending-soon threshold of the standup"
+    );
 
     let rooms = dir.path().join("rooms");
     for name in [
@@ -48,12 +52,16 @@ fn writes_room_files_and_index_only_when_content_changes() {
     assert_eq!(json["next"][0]["subject"], "Review");
     assert_eq!(json["until_local"], "10:00");
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index")).expect("json");
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index"))
+            .expect("json");
     assert_eq!(index["rooms"][0]["room"], ROOM);
     assert_eq!(index["rooms"][0]["status"], "busy");
     assert_eq!(index["rooms"][0]["href"], format!("rooms/{ID}.html"));
     let index_html = std::fs::read_to_string(dir.path().join("index.html")).expect("index.html");
-    assert!(index_html.contains(&format!("{ID}.html\"")), "links the room page");
+    assert!(
+        index_html.contains(&format!("{ID}.html\"")),
+        "links the room page"
+    );
     assert!(index_html.contains("Room 1.01"));
 
     // A replay changes nothing: no file is replaced (same inode), nothing re-rendered.
@@ -72,41 +80,60 @@ fn writes_room_files_and_index_only_when_content_changes() {
 
     // A delta that changes the schedule rewrites.
     let moved = event(ROOM, 2, "Review (moved)", at(15, 0), at(16, 0));
-    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![moved], vec![])).expect("delta");
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![moved], vec![]))
+        .expect("delta");
     assert_ne!(inode(&rooms.join(format!("{ID}.json"))), before[0]);
-    assert_eq!(room_json(dir.path(), ID)["next"][0]["subject"], "Review (moved)");
+    assert_eq!(
+        room_json(dir.path(), ID)["next"][0]["subject"],
+        "Review (moved)"
+    );
 
     // A delete frees the room.
     let key = event(ROOM, 1, "", at(9, 0), at(10, 0)).key().clone();
-    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![key])).expect("delete");
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![key]))
+        .expect("delete");
     let json = room_json(dir.path(), ID);
     assert_eq!(json["status"], "free");
-    assert_eq!(json["free_until"], serde_json::to_value(at(15, 0)).expect("t"));
+    assert_eq!(
+        json["free_until"],
+        serde_json::to_value(at(15, 0)).expect("t")
+    );
     let _ = tree(dir.path()); // asserts no temporary file is left
 }
 
 #[test]
 fn privacy_reaches_every_output() {
     let dir = tempfile::tempdir().expect("tmp");
-    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"language": "de"}))).expect("create");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"language": "de"})))
+        .expect("create");
     let mut secret = event(ROOM, 1, "Layoffs in sales", at(9, 0), at(10, 0));
     secret.sensitivity = Sensitivity::Private;
     secret.organizer = Some(calpump_plugin::Person {
         name: Some("Carla Chief".into()),
         email: Some("carla@contoso.com".into()),
     });
-    sink.write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![secret], vec![])).expect("write");
+    sink.write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![secret], vec![]))
+        .expect("write");
     for (rel, bytes) in tree(dir.path()) {
         let text = String::from_utf8_lossy(&bytes);
         let is_state = rel.starts_with(".state");
         if !is_state {
-            assert!(!text.contains("Layoffs"), "{} leaks the subject", rel.display());
-            assert!(!text.contains("Carla"), "{} leaks the organizer", rel.display());
+            assert!(
+                !text.contains("Layoffs"),
+                "{} leaks the subject",
+                rel.display()
+            );
+            assert!(
+                !text.contains("Carla"),
+                "{} leaks the organizer",
+                rel.display()
+            );
         }
     }
     let json = room_json(dir.path(), ID);
     assert_eq!(json["current"]["subject"], "Privater Termin");
-    let html = std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
+    let html =
+        std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
     assert!(html.contains("Privater Termin"));
     assert!(html.contains("Belegt"));
 }
@@ -121,8 +148,14 @@ fn a_restarted_sink_still_shows_earlier_meetings() {
             event(ROOM, 1, "Standup", at(9, 0), at(10, 0)),
             event(ROOM, 2, "Review", at(14, 0), at(15, 0)),
         ];
-        sink.write_batch(batch(ROOM, Some("Room 1.01"), BatchKind::Snapshot, events, vec![]))
-            .expect("write");
+        sink.write_batch(batch(
+            ROOM,
+            Some("Room 1.01"),
+            BatchKind::Snapshot,
+            events,
+            vec![],
+        ))
+        .expect("write");
         sink.flush().expect("flush");
     }
     // Outputs gone (say, a tmpfs cleaned at boot); the state under .state/ remains.
@@ -131,12 +164,17 @@ fn a_restarted_sink_still_shows_earlier_meetings() {
 
     let sink = DoorSign::create(cfg).expect("restart");
     let json = room_json(dir.path(), ID);
-    assert_eq!(json["next"].as_array().map(Vec::len), Some(2), "re-rendered from the state at start");
+    assert_eq!(
+        json["next"].as_array().map(Vec::len),
+        Some(2),
+        "re-rendered from the state at start"
+    );
     assert!(dir.path().join("index.html").is_file());
 
     // The engine now sends only a delta; the earlier meetings stay.
     let extra = event(ROOM, 3, "Retro", at(16, 0), at(17, 0));
-    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![extra], vec![])).expect("delta");
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![extra], vec![]))
+        .expect("delta");
     let json = room_json(dir.path(), ID);
     let subjects: Vec<&str> = json["next"]
         .as_array()
@@ -152,12 +190,19 @@ fn a_restarted_sink_still_shows_earlier_meetings() {
 fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
     let dir = tempfile::tempdir().expect("tmp");
     // No frozen clock: batches use the real time, ticks the engine's.
-    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"clock": null}))).expect("create");
+    let sink =
+        DoorSign::create(config(dir.path(), serde_json::json!({"clock": null}))).expect("create");
     let now = Utc::now();
     let start = now + Duration::minutes(30);
     let end = start + Duration::minutes(60);
     let result = sink
-        .write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![event(ROOM, 1, "Planning", start, end)], vec![]))
+        .write_batch(batch(
+            ROOM,
+            None,
+            BatchKind::Snapshot,
+            vec![event(ROOM, 1, "Planning", start, end)],
+            vec![],
+        ))
         .expect("write");
     assert_eq!(room_json(dir.path(), ID)["status"], "free");
     assert_eq!(result.next_wakeup, Some(start - Duration::minutes(10)));
@@ -176,7 +221,11 @@ fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
     let json_path = dir.path().join("rooms").join(format!("{ID}.json"));
     let ino = inode(&json_path);
     tick(start - Duration::minutes(4), vec![]);
-    assert_eq!(inode(&json_path), ino, "no change between boundaries, no write");
+    assert_eq!(
+        inode(&json_path),
+        ino,
+        "no change between boundaries, no write"
+    );
 
     let r = tick(start + Duration::minutes(1), vec![]);
     assert_eq!(room_json(dir.path(), ID)["status"], "busy");
@@ -203,19 +252,25 @@ fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
     tick(start + Duration::minutes(2), vec![failing, other]);
     let json = room_json(dir.path(), ID);
     assert_eq!(json["status"], "stale");
-    assert_eq!(json["current"]["subject"], "Planning", "the schedule still shows");
+    assert_eq!(
+        json["current"]["subject"], "Planning",
+        "the schedule still shows"
+    );
     let other = room_json(dir.path(), "room-2_at_contoso.com");
     assert_eq!(other["name"], "Room 2");
     assert_eq!(other["status"], "free");
     // A batch for the room proves the route reads it again.
-    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![])).expect("write");
+    sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![]))
+        .expect("write");
     assert_ne!(room_json(dir.path(), ID)["status"], "stale");
 }
 
 #[test]
 fn concurrent_batches_for_different_rooms() {
     let dir = tempfile::tempdir().expect("tmp");
-    let sink = Arc::new(DoorSign::create(config(dir.path(), serde_json::json!({"png": []}))).expect("create"));
+    let sink = Arc::new(
+        DoorSign::create(config(dir.path(), serde_json::json!({"png": []}))).expect("create"),
+    );
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let sink = sink.clone();
@@ -223,8 +278,14 @@ fn concurrent_batches_for_different_rooms() {
                 let room = format!("room-{i}@contoso.com");
                 for round in 0..5u32 {
                     let e = event(&room, 1, &format!("Meeting {round}"), at(9, 0), at(10, 0));
-                    sink.write_batch(batch(&room, Some(&format!("Room {i}")), BatchKind::Delta, vec![e], vec![]))
-                        .expect("write");
+                    sink.write_batch(batch(
+                        &room,
+                        Some(&format!("Room {i}")),
+                        BatchKind::Delta,
+                        vec![e],
+                        vec![],
+                    ))
+                    .expect("write");
                 }
             })
         })
@@ -233,7 +294,8 @@ fn concurrent_batches_for_different_rooms() {
         t.join().expect("thread");
     }
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index")).expect("json");
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index"))
+            .expect("json");
     assert_eq!(index["rooms"].as_array().map(Vec::len), Some(8));
     for i in 0..8 {
         let json = room_json(dir.path(), &format!("room-{i}_at_contoso.com"));
@@ -274,21 +336,54 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
     let long = "Quarterly business review with the whole regional sales organisation and guests from headquarters";
     let events = vec![
         event(ROOM, 1, long, at(9, 0), at(10, 0)),
-        event(ROOM, 2, "Größenplanung – Ünïcödé Привет", at(11, 0), at(12, 0)),
+        event(
+            ROOM,
+            2,
+            "Größenplanung – Ünïcödé Привет",
+            at(11, 0),
+            at(12, 0),
+        ),
     ];
-    sink.write_batch(batch(ROOM, Some("Raum Süd 1.01"), BatchKind::Snapshot, events, vec![])).expect("write");
+    sink.write_batch(batch(
+        ROOM,
+        Some("Raum Süd 1.01"),
+        BatchKind::Snapshot,
+        events,
+        vec![],
+    ))
+    .expect("write");
 
-    for (w, h, palette) in [(296u32, 128u32, Palette::Bw), (400, 300, Palette::Bwr), (800, 480, Palette::Bwr)] {
-        let bytes = std::fs::read(dir.path().join("rooms").join(format!("{ID}-{w}x{h}.png"))).expect("png");
-        let raw = png::Decoder::new(Cursor::new(&bytes)).read_info().expect("header").info().clone();
+    for (w, h, palette) in [
+        (296u32, 128u32, Palette::Bw),
+        (400, 300, Palette::Bwr),
+        (800, 480, Palette::Bwr),
+    ] {
+        let bytes =
+            std::fs::read(dir.path().join("rooms").join(format!("{ID}-{w}x{h}.png"))).expect("png");
+        let raw = png::Decoder::new(Cursor::new(&bytes))
+            .read_info()
+            .expect("header")
+            .info()
+            .clone();
         assert_eq!((raw.width, raw.height), (w, h));
-        assert_eq!(raw.color_type, png::ColorType::Indexed, "a real palette image");
+        assert_eq!(
+            raw.color_type,
+            png::ColorType::Indexed,
+            "a real palette image"
+        );
         let expected: &[u8] = match palette {
             Palette::Bw => &[255, 255, 255, 0, 0, 0],
             Palette::Bwr => &[255, 255, 255, 0, 0, 0, 255, 0, 0],
         };
         assert_eq!(raw.palette.as_deref(), Some(expected));
-        assert_eq!(raw.bit_depth, if palette == Palette::Bw { png::BitDepth::One } else { png::BitDepth::Two });
+        assert_eq!(
+            raw.bit_depth,
+            if palette == Palette::Bw {
+                png::BitDepth::One
+            } else {
+                png::BitDepth::Two
+            }
+        );
 
         let (out, _, rgb) = decode(&bytes);
         let channels = out.color_type.samples();
@@ -296,17 +391,25 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
         for px in rgb.chunks(channels) {
             colours.insert((px[0], px[1], px[2]));
         }
-        let allowed: std::collections::BTreeSet<_> = expected.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
-        assert!(colours.is_subset(&allowed), "{w}x{h}: colours {colours:?} outside the palette");
+        let allowed: std::collections::BTreeSet<_> =
+            expected.chunks(3).map(|c| (c[0], c[1], c[2])).collect();
+        assert!(
+            colours.is_subset(&allowed),
+            "{w}x{h}: colours {colours:?} outside the palette"
+        );
         if palette == Palette::Bwr {
             assert!(colours.contains(&(255, 0, 0)), "busy band in red");
         }
         // The room name sits in the top ~15%: text there, not a blank image.
         let name_dark = dark_pixels(&out, &rgb, 0, 0, w, h * 15 / 100);
-        assert!(name_dark > (w * h / 400) as usize, "{w}x{h}: only {name_dark} dark pixels for the room name");
+        assert!(
+            name_dark > (w * h / 400) as usize,
+            "{w}x{h}: only {name_dark} dark pixels for the room name"
+        );
     }
     let first = std::fs::read(dir.path().join("rooms").join(format!("{ID}.png"))).expect("png");
-    let small = std::fs::read(dir.path().join("rooms").join(format!("{ID}-296x128.png"))).expect("png");
+    let small =
+        std::fs::read(dir.path().join("rooms").join(format!("{ID}-296x128.png"))).expect("png");
     assert_eq!(first, small, "rooms/<id>.png is the first configured size");
 
     // The same render, with its layout: the long subject is cut with "…" inside the image, the
@@ -322,7 +425,13 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
     };
     let events = [
         event(ROOM, 1, long, at(9, 0), at(10, 0)),
-        event(ROOM, 2, "Größenplanung – Ünïcödé Привет", at(11, 0), at(12, 0)),
+        event(
+            ROOM,
+            2,
+            "Größenplanung – Ünïcödé Привет",
+            at(11, 0),
+            at(12, 0),
+        ),
     ];
     let input = RoomInput {
         mailbox: ROOM,
@@ -334,21 +443,43 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
     let p = projection::project(&input, &rules, at(9, 30));
     let fonts = Fonts::embedded().expect("fonts");
     let labels = calpump_sink_doorsign::html::labels(Language::En);
-    let size = PngSize { width: 296, height: 128, palette: Palette::Bw };
+    let size = PngSize {
+        width: 296,
+        height: 128,
+        palette: Palette::Bw,
+    };
     let image = raster::render(&p, size, &fonts, labels, &TZ, Language::En);
-    let subject = image.texts.iter().find(|t| t.role == "subject").expect("subject drawn");
+    let subject = image
+        .texts
+        .iter()
+        .find(|t| t.role == "subject")
+        .expect("subject drawn");
     assert!(subject.text.ends_with('…'), "{:?}", subject.text);
     assert!(subject.text.starts_with("Quarterly business"));
     assert!(subject.x + subject.width <= 296, "stays inside the image");
-    let next = image.texts.iter().find(|t| t.role == "next").expect("next drawn");
+    let next = image
+        .texts
+        .iter()
+        .find(|t| t.role == "next")
+        .expect("next drawn");
     assert!(next.text.contains("Größenplanung"), "{:?}", next.text);
     let region_dark = image.pixels
         [(next.y as usize * 296)..((next.y + next.height) as usize * 296)]
         .iter()
         .filter(|&&p| p != raster::WHITE)
         .count();
-    assert!(region_dark > 100, "the non-ASCII line is drawn ({region_dark} dark pixels)");
+    assert!(
+        region_dark > 100,
+        "the non-ASCII line is drawn ({region_dark} dark pixels)"
+    );
     // Every glyph used exists in the embedded font (no tofu boxes for umlauts and Cyrillic).
-    assert_eq!(fonts.missing_glyphs("Größenplanung – Ünïcödé Привет …"), Vec::<char>::new());
-    assert_eq!(fonts.missing_glyphs("会議"), vec!['会', '議'], "the check can fail");
+    assert_eq!(
+        fonts.missing_glyphs("Größenplanung – Ünïcödé Привет …"),
+        Vec::<char>::new()
+    );
+    assert_eq!(
+        fonts.missing_glyphs("会議"),
+        vec!['会', '議'],
+        "the check can fail"
+    );
 }

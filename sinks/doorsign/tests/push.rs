@@ -26,12 +26,18 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Subscribes to `filter` and collects every PUBLISH (topic, payload, retain flag).
-async fn subscriber(filter: &str, name: &str) -> (AsyncClient, Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>) {
+async fn subscriber(
+    filter: &str,
+    name: &str,
+) -> (AsyncClient, Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>) {
     let mut options = MqttOptions::new(name, BROKER.0, BROKER.1);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(options, 16);
-    client.subscribe(filter, QoS::AtLeastOnce).await.expect("subscribe");
+    client
+        .subscribe(filter, QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
     let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
@@ -45,7 +51,11 @@ async fn subscriber(filter: &str, name: &str) -> (AsyncClient, Arc<Mutex<Vec<(St
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    sink.lock().expect("lock").push((p.topic.clone(), p.payload.to_vec(), p.retain));
+                    sink.lock().expect("lock").push((
+                        p.topic.clone(),
+                        p.payload.to_vec(),
+                        p.retain,
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -70,8 +80,15 @@ async fn subscriber(filter: &str, name: &str) -> (AsyncClient, Arc<Mutex<Vec<(St
 #[test]
 fn mqtt_one_retained_message_per_changed_room_and_none_on_replay() {
     let rt = runtime();
-    let prefix = format!("calpump-test/{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
-    let (live, received) = rt.block_on(subscriber(&format!("{prefix}/#"), &format!("{}-live", std::process::id())));
+    let prefix = format!(
+        "calpump-test/{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
+    let (live, received) = rt.block_on(subscriber(
+        &format!("{prefix}/#"),
+        &format!("{}-live", std::process::id()),
+    ));
 
     let dir = tempfile::tempdir().expect("tmp");
     let sink = DoorSign::create(config(
@@ -87,24 +104,44 @@ fn mqtt_one_retained_message_per_changed_room_and_none_on_replay() {
         .iter()
         .enumerate()
         .map(|(i, room)| {
-            batch(room, Some(&format!("Room {i}")), BatchKind::Snapshot,
-                vec![event(room, 1, "Standup", at(9, 0), at(10, 0))], vec![])
+            batch(
+                room,
+                Some(&format!("Room {i}")),
+                BatchKind::Snapshot,
+                vec![event(room, 1, "Standup", at(9, 0), at(10, 0))],
+                vec![],
+            )
         })
         .collect();
     for b in &batches {
         sink.write_batch(b.clone()).expect("write");
     }
-    assert!(sink.wait_for_pushes(Duration::from_secs(20)), "pushes not delivered");
+    assert!(
+        sink.wait_for_pushes(Duration::from_secs(20)),
+        "pushes not delivered"
+    );
     std::thread::sleep(Duration::from_millis(500));
     {
         let got = received.lock().expect("lock").clone();
-        assert_eq!(got.len(), 2, "one message per room: {:?}", got.iter().map(|m| &m.0).collect::<Vec<_>>());
-        for (room, id) in [(rooms[0], "room-a_at_contoso.com"), (rooms[1], "room-b_at_contoso.com")] {
-            let (_, payload, _) = got.iter().find(|m| m.0 == format!("{prefix}/{id}")).expect("topic per room");
+        assert_eq!(
+            got.len(),
+            2,
+            "one message per room: {:?}",
+            got.iter().map(|m| &m.0).collect::<Vec<_>>()
+        );
+        for (room, id) in [
+            (rooms[0], "room-a_at_contoso.com"),
+            (rooms[1], "room-b_at_contoso.com"),
+        ] {
+            let (_, payload, _) = got
+                .iter()
+                .find(|m| m.0 == format!("{prefix}/{id}"))
+                .expect("topic per room");
             let json: serde_json::Value = serde_json::from_slice(payload).expect("JSON payload");
             assert_eq!(json["room"], room);
             assert_eq!(json["status"], "busy");
-            let file = std::fs::read(dir.path().join("rooms").join(format!("{id}.json"))).expect("file");
+            let file =
+                std::fs::read(dir.path().join("rooms").join(format!("{id}.json"))).expect("file");
             assert_eq!(payload, &file, "the payload is the room's JSON file");
         }
     }
@@ -113,13 +150,22 @@ fn mqtt_one_retained_message_per_changed_room_and_none_on_replay() {
     for b in &batches {
         sink.write_batch(b.clone()).expect("replay");
     }
-    assert_eq!(sink.pending_pushes(), 0, "nothing queued for an unchanged room");
+    assert_eq!(
+        sink.pending_pushes(),
+        0,
+        "nothing queued for an unchanged room"
+    );
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(received.lock().expect("lock").len(), 2, "a replay must not publish");
+    assert_eq!(
+        received.lock().expect("lock").len(),
+        2,
+        "a replay must not publish"
+    );
 
     // A change in one room: exactly one more message, for that room.
     let moved = event(rooms[1], 1, "Standup (moved)", at(9, 0), at(10, 0));
-    sink.write_batch(batch(rooms[1], None, BatchKind::Delta, vec![moved], vec![])).expect("delta");
+    sink.write_batch(batch(rooms[1], None, BatchKind::Delta, vec![moved], vec![]))
+        .expect("delta");
     assert!(sink.wait_for_pushes(Duration::from_secs(20)));
     std::thread::sleep(Duration::from_millis(500));
     {
@@ -129,20 +175,33 @@ fn mqtt_one_retained_message_per_changed_room_and_none_on_replay() {
     }
 
     // They are retained: a late subscriber gets the latest message of each room at once.
-    let (late, late_received) = rt.block_on(subscriber(&format!("{prefix}/#"), &format!("{}-late", std::process::id())));
+    let (late, late_received) = rt.block_on(subscriber(
+        &format!("{prefix}/#"),
+        &format!("{}-late", std::process::id()),
+    ));
     std::thread::sleep(Duration::from_millis(1000));
     {
         let got = late_received.lock().expect("lock").clone();
         assert_eq!(got.len(), 2, "one retained message per room");
         assert!(got.iter().all(|m| m.2), "delivered with the retain flag");
-        let b = got.iter().find(|m| m.0.ends_with("room-b_at_contoso.com")).expect("room b");
+        let b = got
+            .iter()
+            .find(|m| m.0.ends_with("room-b_at_contoso.com"))
+            .expect("room b");
         assert!(String::from_utf8_lossy(&b.1).contains("Standup (moved)"));
     }
 
     // Clean the broker: an empty retained message deletes the retained one.
     rt.block_on(async {
         for id in ["room-a_at_contoso.com", "room-b_at_contoso.com"] {
-            live.publish(format!("{prefix}/{id}"), QoS::AtLeastOnce, true, Vec::<u8>::new()).await.expect("clear");
+            live.publish(
+                format!("{prefix}/{id}"),
+                QoS::AtLeastOnce,
+                true,
+                Vec::<u8>::new(),
+            )
+            .await
+            .expect("clear");
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = live.disconnect().await;
@@ -209,8 +268,12 @@ async fn imgupload(State(ap): State<FakeAp>, mut form: Multipart) -> (StatusCode
 
 fn start_fake_ap(rt: &tokio::runtime::Runtime) -> (SocketAddr, FakeAp) {
     let ap = FakeAp::default();
-    let app = axum::Router::new().route("/imgupload", post(imgupload)).with_state(ap.clone());
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let app = axum::Router::new()
+        .route("/imgupload", post(imgupload))
+        .with_state(ap.clone());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -237,10 +300,22 @@ fn openepaperlink_one_upload_per_changed_room_with_retries() {
         }),
     ))
     .expect("create");
-    let rooms = ["room-a@contoso.com", "room-b@contoso.com", "room-c@contoso.com"];
+    let rooms = [
+        "room-a@contoso.com",
+        "room-b@contoso.com",
+        "room-c@contoso.com",
+    ];
     let batches: Vec<_> = rooms
         .iter()
-        .map(|room| batch(room, None, BatchKind::Snapshot, vec![event(room, 1, "Standup", at(9, 0), at(10, 0))], vec![]))
+        .map(|room| {
+            batch(
+                room,
+                None,
+                BatchKind::Snapshot,
+                vec![event(room, 1, "Standup", at(9, 0), at(10, 0))],
+                vec![],
+            )
+        })
         .collect();
     for b in &batches {
         sink.write_batch(b.clone()).expect("write");
@@ -249,19 +324,36 @@ fn openepaperlink_one_upload_per_changed_room_with_retries() {
     {
         let uploads = ap.uploads.lock().expect("lock").clone();
         assert_eq!(uploads.len(), 2, "one per room with a tag; room-c has none");
-        let a = uploads.iter().find(|u| u.mac == "0000021EB5AC3B12").expect("room a");
-        let b = uploads.iter().find(|u| u.mac == "00000197E5CB3B38").expect("room b, MAC upper-cased");
+        let a = uploads
+            .iter()
+            .find(|u| u.mac == "0000021EB5AC3B12")
+            .expect("room a");
+        let b = uploads
+            .iter()
+            .find(|u| u.mac == "00000197E5CB3B38")
+            .expect("room b, MAC upper-cased");
         for u in [a, b] {
-            assert_eq!(u.field_order.first().map(String::as_str), Some("mac"), "mac before the file");
+            assert_eq!(
+                u.field_order.first().map(String::as_str),
+                Some("mac"),
+                "mac before the file"
+            );
             assert_eq!(u.dither.as_deref(), Some("0"));
             assert_eq!(u.content_type.as_deref(), Some("image/jpeg"));
             assert!(u.file_name.as_deref().is_some_and(|n| n.ends_with(".jpg")));
             assert_eq!(&u.jpeg[..2], &[0xFF, 0xD8], "a JPEG");
-            assert!(u.jpeg.windows(2).any(|w| w == [0xFF, 0xC0]), "baseline (SOF0), not progressive");
+            assert!(
+                u.jpeg.windows(2).any(|w| w == [0xFF, 0xC0]),
+                "baseline (SOF0), not progressive"
+            );
             assert!(!u.jpeg.windows(2).any(|w| w == [0xFF, 0xC2]));
         }
         // Each tag gets its size: SOF0 carries height and width.
-        let sof = b.jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("sof");
+        let sof = b
+            .jpeg
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("sof");
         let height = u16::from_be_bytes([b.jpeg[sof + 5], b.jpeg[sof + 6]]);
         let width = u16::from_be_bytes([b.jpeg[sof + 7], b.jpeg[sof + 8]]);
         assert_eq!((width, height), (400, 300));
@@ -273,15 +365,24 @@ fn openepaperlink_one_upload_per_changed_room_with_retries() {
     }
     assert!(sink.wait_for_pushes(Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(ap.uploads.lock().expect("lock").len(), 2, "unchanged rooms are not uploaded");
+    assert_eq!(
+        ap.uploads.lock().expect("lock").len(),
+        2,
+        "unchanged rooms are not uploaded"
+    );
 
     // The AP is busy twice, then takes the upload: retried with back-off, delivered once.
     *ap.fail_next.lock().expect("lock") = 2;
     let requests_before = *ap.requests.lock().expect("lock");
     let moved = event(rooms[0], 1, "Standup (moved)", at(9, 0), at(10, 30));
-    sink.write_batch(batch(rooms[0], None, BatchKind::Delta, vec![moved], vec![])).expect("delta");
+    sink.write_batch(batch(rooms[0], None, BatchKind::Delta, vec![moved], vec![]))
+        .expect("delta");
     assert!(sink.wait_for_pushes(Duration::from_secs(20)));
-    assert_eq!(*ap.requests.lock().expect("lock") - requests_before, 3, "two failures, one success");
+    assert_eq!(
+        *ap.requests.lock().expect("lock") - requests_before,
+        3,
+        "two failures, one success"
+    );
     let uploads = ap.uploads.lock().expect("lock").clone();
     assert_eq!(uploads.len(), 3);
     assert_eq!(uploads[2].mac, "0000021EB5AC3B12");
@@ -307,16 +408,37 @@ fn an_unreachable_target_never_blocks_or_fails_the_files() {
     let room = "room-a@contoso.com";
     let started = Instant::now();
     let result = sink
-        .write_batch(batch(room, None, BatchKind::Snapshot, vec![event(room, 1, "Standup", at(9, 0), at(10, 0))], vec![]))
+        .write_batch(batch(
+            room,
+            None,
+            BatchKind::Snapshot,
+            vec![event(room, 1, "Standup", at(9, 0), at(10, 0))],
+            vec![],
+        ))
         .expect("the batch succeeds although every push fails");
-    assert!(started.elapsed() < Duration::from_secs(2), "write_batch waited for the push");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "write_batch waited for the push"
+    );
     assert_eq!(result.accepted.len(), 1);
-    assert!(dir.path().join("rooms/room-a_at_contoso.com.json").is_file());
+    assert!(
+        dir.path()
+            .join("rooms/room-a_at_contoso.com.json")
+            .is_file()
+    );
     // Both pushes failed at once (connection refused) and wait for their retry.
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(sink.pending_pushes(), 2, "failed pushes are kept for a retry");
+    assert_eq!(
+        sink.pending_pushes(),
+        2,
+        "failed pushes are kept for a retry"
+    );
     // Dropping the sink stops the push thread promptly, retries pending.
     let started = Instant::now();
     drop(sink);
-    assert!(started.elapsed() < Duration::from_secs(3), "shutdown took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
 }

@@ -29,7 +29,13 @@ pub fn at(h: u32, m: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-pub fn event(mailbox: &str, n: u32, subject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Event {
+pub fn event(
+    mailbox: &str,
+    n: u32,
+    subject: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Event {
     let id = EventIdentity::new(mailbox, goid(n), None).expect("identity");
     let mut e = Event::new(
         id,
@@ -51,7 +57,13 @@ pub fn event(mailbox: &str, n: u32, subject: &str, start: DateTime<Utc>, end: Da
     e
 }
 
-pub fn batch(mailbox: &str, name: Option<&str>, kind: BatchKind, upserts: Vec<Event>, deletes: Vec<EventKey>) -> Batch {
+pub fn batch(
+    mailbox: &str,
+    name: Option<&str>,
+    kind: BatchKind,
+    upserts: Vec<Event>,
+    deletes: Vec<EventKey>,
+) -> Batch {
     let window_start = upserts
         .iter()
         .map(|e| e.start)
