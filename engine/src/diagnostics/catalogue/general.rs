@@ -97,6 +97,14 @@ entry!(SECRET_EXPIRED, "secret.Expired", retryable: false,
           cause: "Das Datum `secret_expires` des Profils oder das notAfter des Zertifikats liegt in der Vergangenheit.",
           remedy: "Legen Sie ein neues Geheimnis oder Zertifikat für die App-Registrierung an (Zertifikate & Geheimnisse), hinterlegen Sie es, aktualisieren Sie `secret_expires` und führen Sie `calpump profile test` aus." });
 
+entry!(CERTIFICATE_UNUSABLE, "secret.CertificateUnusable", retryable: false,
+    en: { title: "The client certificate or its private key cannot be used",
+          cause: "The certificate file is not a PEM X.509 certificate, the private key is not a PEM RSA key (Entra ID certificate credentials need RSA), or the key does not belong to the certificate — after a renewal, often only one of the two files was replaced.",
+          remedy: "Point `certificate` at the PEM certificate uploaded to the app registration and `private_key` at its key (PKCS#8 'BEGIN PRIVATE KEY' or 'BEGIN RSA PRIVATE KEY'; a .pfx converts with `openssl pkcs12 -in app.pfx -nodes`). Compare the thumbprint in the detail with the one under App registrations > (the app) > Certificates & secrets." },
+    de: { title: "Das Client-Zertifikat oder sein privater Schlüssel ist nicht verwendbar",
+          cause: "Die Zertifikatsdatei ist kein PEM-X.509-Zertifikat, der private Schlüssel ist kein PEM-RSA-Schlüssel (Zertifikat-Anmeldeinformationen von Entra ID brauchen RSA), oder der Schlüssel gehört nicht zum Zertifikat — nach einer Erneuerung wurde oft nur eine der beiden Dateien ersetzt.",
+          remedy: "`certificate` auf das in der App-Registrierung hochgeladene PEM-Zertifikat und `private_key` auf dessen Schlüssel zeigen lassen (PKCS#8 'BEGIN PRIVATE KEY' oder 'BEGIN RSA PRIVATE KEY'; eine .pfx-Datei wandelt `openssl pkcs12 -in app.pfx -nodes` um). Den Fingerabdruck aus dem Detail mit dem unter App-Registrierungen > (App) > Zertifikate & Geheimnisse vergleichen." });
+
 entry!(EMPTY_CALENDAR_GUARD, "sync.EmptyCalendarGuard", retryable: false,
     en: { title: "A calendar suddenly reads empty; nothing was deleted",
           cause: "The calendar held events at the last sync and now reads as empty. That is more often a permission or mailbox problem than a real change, so calpump did not remove the events from the sinks.",
@@ -158,6 +166,7 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &SECRET_MISSING,
     &SECRET_EXPIRES_SOON,
     &SECRET_EXPIRED,
+    &CERTIFICATE_UNUSABLE,
     &EMPTY_CALENDAR_GUARD,
     &CURSOR_RESET,
     &SINK_FAILED,
