@@ -589,3 +589,80 @@ async fn events_extended_properties_places_ids_and_permissions() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn delta_after_cancelled_occurrence_and_move_between_calendars() {
+    use calpump_simulator::tenant::InstanceKind;
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    let room = "room-1.01@contoso.com";
+    let (_, delta, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{room}/calendarView/delta?{VIEW}"),
+        &["odata.maxpagesize=50"],
+    )
+    .await;
+    let truth = c
+        .truth(
+            room,
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let occ = truth
+        .iter()
+        .find(|i| i.kind == InstanceKind::Occurrence)
+        .unwrap()
+        .clone();
+    let single = truth
+        .iter()
+        .find(|i| i.kind == InstanceKind::SingleInstance)
+        .unwrap()
+        .clone();
+    c.cancel_occurrence(room, &occ.goid, occ.original_start.unwrap())
+        .unwrap();
+    c.move_event(room, &single.goid, "Maintenance").unwrap();
+    let (changes, _, _) = all_pages(&sim, &t, &delta.unwrap(), &[]).await;
+    let removed: BTreeSet<&str> = changes
+        .iter()
+        .filter(|e| e.get("@removed").is_some())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        removed.contains(occ.graph_id.as_str()),
+        "cancelled occurrence removed"
+    );
+    assert!(
+        removed.contains(single.graph_id.as_str()),
+        "moved event left this calendar"
+    );
+    // The series comes again without the cancelled occurrence.
+    assert!(changes.iter().any(|e| e["type"] == "seriesMaster"));
+    assert!(
+        !changes
+            .iter()
+            .any(|e| e["id"] == occ.graph_id.as_str() && e.get("@removed").is_none())
+    );
+    // The moved event keeps its immutable id and is readable by it.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/events/{}", single.graph_immutable_id),
+        &["IdType=\"ImmutableId\""],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["id"], single.graph_immutable_id.as_str());
+    let (s, _) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/events/{}", single.graph_id),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404, "the old regular id is gone after the move");
+    sim.shutdown().await;
+}
