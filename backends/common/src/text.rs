@@ -98,7 +98,7 @@ fn secret_value_span(lower: &str, bytes: &[u8], at: usize) -> Option<(usize, usi
     for scheme in ["bearer ", "basic ", "ntlm ", "negotiate "] {
         if rest.starts_with(scheme) {
             let start = at + scheme.len();
-            let end = value_end(bytes, start, None);
+            let end = value_end(bytes, start, None, false);
             if end > start {
                 return Some((start, end));
             }
@@ -131,7 +131,9 @@ fn secret_value_span(lower: &str, bytes: &[u8], at: usize) -> Option<(usize, usi
             quote = Some(bytes[j]);
             j += 1;
         }
-        let end = value_end(bytes, j, quote);
+        // A header value (`Authorization: Bearer …`) runs to the end of the line.
+        let whole_line = *key == "authorization";
+        let end = value_end(bytes, j, quote, whole_line);
         if end > j {
             return Some((j, end));
         }
@@ -139,12 +141,13 @@ fn secret_value_span(lower: &str, bytes: &[u8], at: usize) -> Option<(usize, usi
     None
 }
 
-fn value_end(bytes: &[u8], start: usize, quote: Option<u8>) -> usize {
+fn value_end(bytes: &[u8], start: usize, quote: Option<u8>, whole_line: bool) -> usize {
     let mut k = start;
     while k < bytes.len() {
         let b = bytes[k];
         let stop = match quote {
             Some(q) => b == q,
+            None if whole_line => matches!(b, b'&' | b'"' | b'<' | b'\r' | b'\n'),
             None => matches!(b, b'&' | b' ' | b',' | b';' | b'"' | b'\'' | b'<' | b'\r' | b'\n'),
         };
         if stop {
