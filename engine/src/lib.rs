@@ -3,6 +3,7 @@
 //! sync runner and the daemon. It knows no backend and no sink by name.
 
 pub mod config;
+pub mod daemon;
 pub mod diagnostics;
 pub mod metrics;
 pub mod plugin_host;
