@@ -1,1 +1,3 @@
-//! calpump's EWS backend (Exchange on-premises and Exchange Online): SOAP over quick-xml
+//! calpump's EWS backend (Exchange on-premises and Exchange Online): SOAP over quick-xml.
+
+pub mod xml;
