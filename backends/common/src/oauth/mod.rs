@@ -92,11 +92,9 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credential::ClientSecret(_) => f.write_str("Credential::ClientSecret([redacted])"),
-            Credential::Certificate(c) => write!(
-                f,
-                "Credential::Certificate({})",
-                c.certificate().describe()
-            ),
+            Credential::Certificate(c) => {
+                write!(f, "Credential::Certificate({})", c.certificate().describe())
+            }
             Credential::Password { username, .. } => {
                 write!(f, "Credential::Password({username}, [redacted])")
             }
