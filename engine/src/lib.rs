@@ -12,5 +12,5 @@ pub mod secret;
 pub mod shutdown;
 pub mod source;
 pub mod state;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
