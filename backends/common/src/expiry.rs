@@ -70,6 +70,12 @@ impl ExpiryStatus {
     }
 }
 
+/// The status that needs attention first (fewest days left), for `profile test` and the
+/// days-left metric.
+pub fn soonest(statuses: &[ExpiryStatus]) -> Option<&ExpiryStatus> {
+    statuses.iter().min_by_key(|s| s.days_left)
+}
+
 fn status(what: &str, expires: NaiveDate, days_left: i64, expired: bool) -> ExpiryStatus {
     let when = match days_left {
         _ if expired && days_left <= 0 => {

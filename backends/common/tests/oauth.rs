@@ -477,3 +477,51 @@ async fn throttled_token_endpoint_gives_the_servers_delay() {
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
     assert!(err.retryable);
 }
+
+#[tokio::test]
+async fn a_401_gets_one_retry_with_a_fresh_token() {
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let entra = FakeEntra::start(|_, n| counter_token(n)).await;
+    // The API accepts only token-1: the first (cached) token gets a 401.
+    let api = Router::new()
+        .route(
+            "/ok-with-second",
+            get(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if auth == "Bearer token-1" {
+                    (StatusCode::OK, "{}")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "{}")
+                }
+            }),
+        )
+        .route(
+            "/always-401",
+            get(|| async { (StatusCode::UNAUTHORIZED, "{}") }),
+        );
+    let addr = common::serve(api).await;
+    let http = common::http();
+    let source = entra.secret_source("s");
+    let url = format!("http://{addr}/ok-with-second");
+    let response = source
+        .send(&http, "calendars", || http.reqwest().get(&url))
+        .await
+        .expect("sent");
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(entra.count(), 2, "one new token");
+
+    // A second 401 is returned, not retried forever.
+    let url = format!("http://{addr}/always-401");
+    let response = source
+        .send(&http, "calendars", || http.reqwest().get(&url))
+        .await
+        .expect("sent");
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(entra.count(), 3, "exactly one retry");
+}
