@@ -44,7 +44,7 @@ impl RunObserver for Lines {
         let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
         let planned = self.planned.load(Ordering::SeqCst).max(1);
         let step = (planned / 10).max(1);
-        if done % step == 0 || done == planned {
+        if done.is_multiple_of(step) || done == planned {
             tracing::info!(route, done, planned, "sync progress");
         }
     }
