@@ -451,3 +451,39 @@ fn http_settings_check_offline() {
     assert_eq!(issues[0].path, "ca_file");
     assert!(toml::from_str::<HttpSettings>("timeot = \"30s\"").is_err());
 }
+
+#[tokio::test]
+async fn an_answer_that_breaks_off_is_malformed_and_retryable() {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"value\":[{\"id\":",
+                )
+                .await;
+            // Close mid-body.
+        }
+    });
+    let http = client(Duration::from_secs(5));
+    let err = http
+        .send(
+            "calendarView",
+            http.reqwest().get(format!("http://{addr}/v1.0/x")),
+        )
+        .await
+        .expect_err("broken off");
+    assert_eq!(err.code(), "proto.Malformed");
+    assert!(err.retryable);
+    assert!(
+        err.diagnostic.detail().contains("broke off"),
+        "{}",
+        err.diagnostic.detail()
+    );
+}
