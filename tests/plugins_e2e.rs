@@ -87,7 +87,7 @@ async fn a_real_cdylib_is_loaded_from_a_directory_and_receives_batches() {
 
     let out = tmp.path().join("out");
     let source = Arc::new(MemorySource::generate("memory", 1, 3, 10, fixed_base()));
-    let config = route("rooms", 3, "rec");
+    let config = route("loaded", 3, "rec");
     let runtime = RouteRuntime {
         config: config.clone(),
         source: source.clone(),
@@ -104,6 +104,12 @@ async fn a_real_cdylib_is_loaded_from_a_directory_and_receives_batches() {
             .all(|b| b["kind"] == "snapshot" && b["complete"] == true)
     );
     assert_eq!(common::recorder_content(&out), truth(&source, &config));
+    // The plugin's own metric arrived through the host callback.
+    let reported = calpump_engine::metrics::global().value(
+        "calpump_plugin_recorder_batches_total",
+        &[("plugin", "recorder"), ("route", "loaded")],
+    );
+    assert_eq!(reported, Some(3.0));
 }
 
 #[tokio::test]

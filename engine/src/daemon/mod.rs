@@ -277,3 +277,6 @@ async fn tick_all(app: &App, now: DateTime<Utc>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -111,6 +111,7 @@ impl Sink for Recorder {
                 SinkError::fatal(text)
             });
         }
+        calpump_plugin::sdk::counter("recorder_batches_total", &[("route", &batch.route)], 1.0);
         let line = serde_json::json!({
             "run_id": batch.run_id,
             "route": batch.route,
