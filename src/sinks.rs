@@ -5,5 +5,8 @@ use calpump_plugin::abi::SinkPluginV1;
 
 /// Every built-in sink's table.
 pub fn builtin_tables() -> Vec<&'static SinkPluginV1> {
-    vec![calpump_sink_doorsign::sink_table()]
+    vec![
+        calpump_sink_doorsign::sink_table(),
+        calpump_sink_database::sink_table(),
+    ]
 }

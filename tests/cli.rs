@@ -86,7 +86,7 @@ plugin = "nosuchplugin"
         errors.iter().any(
             |l| l.starts_with("calpump.toml:14:1: error: `sinks.mystery.plugin`")
                 && l.contains("nosuchplugin")
-                && l.contains("known: doorsign, recorder")
+                && l.contains("known: database, doorsign, recorder")
         ),
         "{printed}"
     );

@@ -67,9 +67,9 @@ client_secret = {{ env = "CALPUMP_CLOUD_SECRET" }}   # or {{ file = "…" }} or 
 plugin = "doorsign"
 out_dir = {signs}
 
-# [sinks.db]                 # events in a database (sqlite://, postgres://, mysql://)
-# plugin = "database"
-# url = "sqlite://{db_bare}"
+[sinks.db]                   # events in a database (sqlite://, postgres://, mysql://)
+plugin = "database"
+url = "sqlite://{db_bare}"
 
 [[routes]]
 name = "rooms"
@@ -78,7 +78,7 @@ mailboxes = ["room-1.01@contoso.com"]   # and/or room_lists = ["Building A"]
 calendars = "default"                   # or "all", or ["default", "default/Projects"]
 window = {{ past_days = 1, future_days = 14 }}
 interval = "2m"
-sinks = ["signs"]
+sinks = ["signs", "db"]
 concurrency = 8                         # calendars read at the same time
 empty_guard = true                      # hold back calendars that suddenly read empty
 "#,
@@ -132,7 +132,11 @@ mod tests {
         assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
         assert_eq!(config.state.path, PathBuf::from("etc/calpump-state.db"));
         assert_eq!(config.secrets.key_file, PathBuf::from("etc/calpump.key"));
-        assert_eq!(config.routes[0].sinks, vec!["signs".to_string()]);
+        assert_eq!(
+            config.routes[0].sinks,
+            vec!["signs".to_string(), "db".to_string()]
+        );
+        assert_eq!(config.sinks["db"].plugin, "database");
         assert_eq!(config.sinks["signs"].plugin, "doorsign");
         for section in [
             "[state]",
