@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use calpump_engine::config::{Config, ConfigError, ConfigIssue};
-use calpump_engine::plugin_host::{PluginRegistry, SinkHandle, resolve_settings};
+use calpump_engine::plugin_host::{
+    PluginRegistry, SinkCallErrorKind, SinkHandle, resolve_settings,
+};
 use calpump_engine::runner::RouteRuntime;
 use calpump_engine::source::{ProfileContext, Source};
 use calpump_engine::state::{SqliteStateStore, StateStore};
@@ -82,7 +84,12 @@ pub async fn create_sinks(
             .create_sink(name, &sink.plugin, settings, config.plugins.call_timeout)
             .await
             .map_err(|e| {
-                CliError::failure(format!("sink `{name}` could not start: {}", e.message))
+                let text = format!("sink `{name}` could not start: {}", e.message);
+                if e.kind == SinkCallErrorKind::Config {
+                    CliError::usage(text)
+                } else {
+                    CliError::failure(text)
+                }
             })?;
         out.insert(name.clone(), handle);
     }

@@ -375,3 +375,55 @@ token = {{ env = "CALPUMP_TEST_MARKER_TOKEN" }}
         "a secret value was printed:\n{printed}"
     );
 }
+
+#[test]
+fn sync_exits_2_on_an_unknown_route_or_backend_and_names_the_known_ones() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = r#"[state]
+path = "state.db"
+
+[profiles.cloud]
+backend = "nosuchbackend"
+
+[sinks.signs]
+plugin = "doorsign"
+out_dir = "signs"
+
+[[routes]]
+name = "rooms"
+profile = "cloud"
+mailboxes = ["room-1@contoso.com"]
+sinks = ["signs"]
+"#;
+    std::fs::write(tmp.path().join("calpump.toml"), config).expect("write");
+    let out = calpump(tmp.path(), &["sync", "--route", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no route named `nope` (known: rooms)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = calpump(tmp.path(), &["sync"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "calpump.toml:5:1: error: `profiles.cloud.backend`: unknown backend `nosuchbackend`"
+        ),
+        "{}",
+        text(&out)
+    );
+
+    let out = calpump(tmp.path(), &["--config", "missing.toml", "sync"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("calpump init"));
+
+    let out = calpump(tmp.path(), &["sync", "--no-such-flag"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

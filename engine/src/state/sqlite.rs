@@ -495,8 +495,8 @@ impl StateStore for SqliteStateStore {
                         last_attempt = excluded.last_attempt,
                         last_success = excluded.last_success,
                         failing_since = NULL,
-                        last_warning_code = COALESCE(excluded.last_warning_code, mailbox_status.last_warning_code),
-                        last_warning_detail = COALESCE(excluded.last_warning_detail, mailbox_status.last_warning_detail)",
+                        last_warning_code = excluded.last_warning_code,
+                        last_warning_detail = excluded.last_warning_detail",
                 )
                 .bind(route)
                 .bind(mailbox)
