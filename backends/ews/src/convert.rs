@@ -109,9 +109,7 @@ pub fn to_event(
         }
         _ => None,
     };
-    let start = item
-        .start
-        .ok_or_else(|| invalid("no Start".to_string()))?;
+    let start = item.start.ok_or_else(|| invalid("no Start".to_string()))?;
     let end = item.end.ok_or_else(|| invalid("no End".to_string()))?;
     let identity =
         EventIdentity::new(mailbox, goid, original_start).map_err(|e| invalid(e.to_string()))?;
@@ -137,7 +135,7 @@ pub fn to_event(
     attendees(&item.optional, AttendeeKind::Optional, &mut list);
     attendees(&item.resources, AttendeeKind::Resource, &mut list);
     event.attendees = list;
-    event.time_zone = item.start_time_zone.as_ref().and_then(|tz| zones(tz));
+    event.time_zone = item.start_time_zone.as_ref().and_then(zones);
     event.all_day = item.is_all_day.unwrap_or(false);
     event.show_as = show_as(item.free_busy.as_deref());
     event.sensitivity = sensitivity(item.sensitivity.as_deref());
@@ -153,17 +151,30 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
 
-    const GOID: &str = "BAAAAIIA4AB0xbcQGoLgCAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAADAxMjM0NTY3ODlhYmNkZWY=";
+    const GOID: &str =
+        "BAAAAIIA4AB0xbcQGoLgCAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAADAxMjM0NTY3ODlhYmNkZWY=";
 
     fn item() -> CalendarItem {
         CalendarItem {
             id: "AAMk1".into(),
             change_key: Some("DwAA".into()),
             subject: Some("Standup".into()),
-            start: Some(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("t")),
-            end: Some(Utc.with_ymd_and_hms(2026, 3, 2, 9, 15, 0).single().expect("t")),
+            start: Some(
+                Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+                    .single()
+                    .expect("t"),
+            ),
+            end: Some(
+                Utc.with_ymd_and_hms(2026, 3, 2, 9, 15, 0)
+                    .single()
+                    .expect("t"),
+            ),
             item_type: Some("Occurrence".into()),
-            original_start: Some(Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).single().expect("t")),
+            original_start: Some(
+                Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
+                    .single()
+                    .expect("t"),
+            ),
             clean_goid: Some(GOID.into()),
             free_busy: Some("OOF".into()),
             sensitivity: Some("Confidential".into()),
@@ -204,13 +215,20 @@ mod tests {
         assert_eq!(e.location, None);
         assert_eq!(e.attendees.len(), 2);
         assert_eq!(e.attendees[0].response, ResponseStatus::TentativelyAccepted);
-        assert_eq!(e.attendees[0].person.email.as_deref(), Some("Ann@Contoso.com"));
+        assert_eq!(
+            e.attendees[0].person.email.as_deref(),
+            Some("Ann@Contoso.com")
+        );
         assert_eq!(e.attendees[1].kind, AttendeeKind::Resource);
         assert_eq!(e.time_zone.as_deref(), Some("Europe/Berlin"));
         assert_eq!(e.source.backend, "ews");
         // The same meeting's other occurrence has another key, the same series key.
         let mut other = item();
-        other.original_start = Some(Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0).single().expect("t"));
+        other.original_start = Some(
+            Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0)
+                .single()
+                .expect("t"),
+        );
         let f = to_event(&other, "room-1@contoso.com", "default", &zones).expect("event");
         assert_ne!(e.key(), f.key());
         assert_eq!(e.series_key(), f.series_key());

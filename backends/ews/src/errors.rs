@@ -48,11 +48,19 @@ pub fn code_info(code: &str) -> (&'static DiagnosticInfo, bool) {
 
 /// A `ResponseCode` (+ text, back-off) as a source error. `context` names the operation and
 /// mailbox (`FindItem for room-1@contoso.com`).
-pub fn code_error(code: &str, text: &str, back_off: Option<Duration>, context: &str) -> SourceError {
+pub fn code_error(
+    code: &str,
+    text: &str,
+    back_off: Option<Duration>,
+    context: &str,
+) -> SourceError {
     let (info, retryable) = code_info(code);
     let mut detail = format!("{context}: {code}");
     if !text.is_empty() && text != code {
-        detail.push_str(&format!(" — {}", calpump_backend_common::text::redact(text)));
+        detail.push_str(&format!(
+            " — {}",
+            calpump_backend_common::text::redact(text)
+        ));
     }
     if let Some(wait) = back_off {
         detail.push_str(&format!(" (BackOffMilliseconds {})", wait.as_millis()));
@@ -69,7 +77,7 @@ pub fn offered_schemes(response: &HttpResponse) -> Vec<String> {
         let Ok(text) = value.to_str() else { continue };
         // One header may list several challenges: `Basic realm="x", NTLM`.
         for part in text.split(',') {
-            let scheme = part.trim().split_whitespace().next().unwrap_or_default();
+            let scheme = part.split_whitespace().next().unwrap_or_default();
             if scheme.is_empty() || scheme.contains('=') {
                 continue;
             }
@@ -147,9 +155,18 @@ mod tests {
             code_info("ErrorImpersonateUserDenied").0.code,
             "ews.ErrorImpersonateUserDenied"
         );
-        assert_eq!(code_info("ErrorNonExistentMailbox").0.code, "ews.ErrorNonExistentMailbox");
-        assert_eq!(code_info("ErrorAccessDenied").0.code, "ews.ErrorAccessDenied");
-        assert_eq!(code_info("ErrorMailboxStoreUnavailable").0.code, "ews.ServerTransient");
+        assert_eq!(
+            code_info("ErrorNonExistentMailbox").0.code,
+            "ews.ErrorNonExistentMailbox"
+        );
+        assert_eq!(
+            code_info("ErrorAccessDenied").0.code,
+            "ews.ErrorAccessDenied"
+        );
+        assert_eq!(
+            code_info("ErrorMailboxStoreUnavailable").0.code,
+            "ews.ServerTransient"
+        );
         assert_eq!(code_info("ErrorSomethingNew").0.code, "ews.Other");
         let e = code_error(
             "ErrorServerBusy",

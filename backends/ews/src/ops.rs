@@ -186,10 +186,12 @@ pub fn parse_datetime(text: &str) -> Result<DateTime<Utc>, String> {
 fn datetime_child(node: &Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, XmlError> {
     match node.child_text(NS_TYPES, name) {
         None => Ok(None),
-        Some(text) => parse_datetime(text).map(Some).map_err(|message| XmlError::Invalid {
-            path: format!("{}/{name}", node.path()),
-            message,
-        }),
+        Some(text) => parse_datetime(text)
+            .map(Some)
+            .map_err(|message| XmlError::Invalid {
+                path: format!("{}/{name}", node.path()),
+                message,
+            }),
     }
 }
 
@@ -254,7 +256,9 @@ pub fn read_find_item(message: &ResponseMessage<'_>) -> Result<ViewPage, XmlErro
         Some("false" | "0") => false,
         Some("true" | "1") | None => true,
         Some(other) => {
-            return Err(root.invalid(format!("IncludesLastItemInRange `{other}` is not a boolean")));
+            return Err(root.invalid(format!(
+                "IncludesLastItemInRange `{other}` is not a boolean"
+            )));
         }
     };
     let total_in_view = root.parse_attr("TotalItemsInView")?;
@@ -347,7 +351,9 @@ pub struct Mailbox {
 fn read_mailbox(node: &Node<'_>) -> Mailbox {
     Mailbox {
         name: node.child_text(NS_TYPES, "Name").map(str::to_string),
-        email: node.child_text(NS_TYPES, "EmailAddress").map(str::to_string),
+        email: node
+            .child_text(NS_TYPES, "EmailAddress")
+            .map(str::to_string),
         routing_type: node.child_text(NS_TYPES, "RoutingType").map(str::to_string),
         mailbox_type: node.child_text(NS_TYPES, "MailboxType").map(str::to_string),
     }
@@ -480,7 +486,8 @@ fn read_time_zone(node: &Node<'_>) -> TimeZoneDef {
     let standard = periods
         .iter()
         .find(|p| {
-            p.attr("Name").is_some_and(|n| n.eq_ignore_ascii_case("Standard"))
+            p.attr("Name")
+                .is_some_and(|n| n.eq_ignore_ascii_case("Standard"))
                 || p.attr("Id").is_some_and(|id| id.ends_with("/Standard"))
         })
         .or(periods.first());
@@ -766,7 +773,9 @@ mod tests {
     #[test]
     fn datetimes() {
         assert_eq!(
-            parse_datetime("2013-08-21T19:30:00Z").expect("z").to_rfc3339(),
+            parse_datetime("2013-08-21T19:30:00Z")
+                .expect("z")
+                .to_rfc3339(),
             "2013-08-21T19:30:00+00:00"
         );
         assert_eq!(
@@ -776,7 +785,9 @@ mod tests {
             "2013-08-21T19:30:00+00:00"
         );
         assert_eq!(
-            parse_datetime("2013-08-21T19:30:00").expect("naive").to_rfc3339(),
+            parse_datetime("2013-08-21T19:30:00")
+                .expect("naive")
+                .to_rfc3339(),
             "2013-08-21T19:30:00+00:00"
         );
         assert!(parse_datetime("tomorrow").is_err());

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use crate::xml::{self, Element, NS_ERRORS, NS_MESSAGES, NS_SOAP, NS_TYPES, Node, Writer, XmlError};
+use crate::xml::{
+    self, Element, NS_ERRORS, NS_MESSAGES, NS_SOAP, NS_TYPES, Node, Writer, XmlError,
+};
 
 /// The default `RequestServerVersion`: every operation and property calpump uses exists from
 /// Exchange 2013 SP1 on (`JoinOnlineMeetingUrl` needs 2013), and Exchange 2016/2019/SE and
@@ -49,7 +51,11 @@ pub enum Acting<'a> {
 }
 
 /// Writes a whole request: envelope, header, and the body `body` writes.
-pub fn envelope(server_version: &str, acting: Acting<'_>, body: impl FnOnce(&mut Writer)) -> String {
+pub fn envelope(
+    server_version: &str,
+    acting: Acting<'_>,
+    body: impl FnOnce(&mut Writer),
+) -> String {
     let mut w = Writer::new();
     w.open(
         "soap:Envelope",
@@ -217,7 +223,9 @@ fn read_fault(fault: &Node<'_>) -> SoapFault {
     let mut values = Vec::new();
     if let Some(detail) = detail {
         let detail = Node::root(detail);
-        response_code = detail.child_text(NS_ERRORS, "ResponseCode").map(str::to_string);
+        response_code = detail
+            .child_text(NS_ERRORS, "ResponseCode")
+            .map(str::to_string);
         message = detail.child_text(NS_ERRORS, "Message").map(str::to_string);
         if let Some(mx) = detail.child(NS_TYPES, "MessageXml") {
             values = message_xml_values(&mx);
@@ -238,7 +246,12 @@ fn read_fault(fault: &Node<'_>) -> SoapFault {
 fn message_xml_values(mx: &Node<'_>) -> Vec<(String, String)> {
     mx.all(NS_TYPES, "Value")
         .into_iter()
-        .map(|v| (v.attr("Name").unwrap_or_default().to_string(), v.text().to_string()))
+        .map(|v| {
+            (
+                v.attr("Name").unwrap_or_default().to_string(),
+                v.text().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -325,7 +338,9 @@ pub fn response_messages<'a>(
         out.push(ResponseMessage {
             class,
             code,
-            text: node.child_text(NS_MESSAGES, "MessageText").map(str::to_string),
+            text: node
+                .child_text(NS_MESSAGES, "MessageText")
+                .map(str::to_string),
             values,
             node,
         });
@@ -335,7 +350,10 @@ pub fn response_messages<'a>(
 
 /// The single message of an operation whose response element carries `ResponseClass` itself
 /// (`GetRoomListsResponse`, `GetRoomsResponse`).
-pub fn single_message<'a>(body: &Node<'a>, expected: &str) -> Result<ResponseMessage<'a>, XmlError> {
+pub fn single_message<'a>(
+    body: &Node<'a>,
+    expected: &str,
+) -> Result<ResponseMessage<'a>, XmlError> {
     if !body.is(NS_MESSAGES, expected) {
         return Err(body.invalid(format!(
             "expected {{{NS_MESSAGES}}}{expected}, found <{}>",
@@ -357,7 +375,9 @@ pub fn single_message<'a>(body: &Node<'a>, expected: &str) -> Result<ResponseMes
     Ok(ResponseMessage {
         class,
         code,
-        text: body.child_text(NS_MESSAGES, "MessageText").map(str::to_string),
+        text: body
+            .child_text(NS_MESSAGES, "MessageText")
+            .map(str::to_string),
         values,
         node: body.clone(),
     })
@@ -374,9 +394,13 @@ mod tests {
 
     #[test]
     fn envelope_has_version_and_impersonation() {
-        let body = envelope("Exchange2013_SP1", Acting::Impersonate("room@contoso.com"), |w| {
-            w.empty("m:GetRoomLists", &[]);
-        });
+        let body = envelope(
+            "Exchange2013_SP1",
+            Acting::Impersonate("room@contoso.com"),
+            |w| {
+                w.empty("m:GetRoomLists", &[]);
+            },
+        );
         let root = xml::parse(body.as_bytes()).expect("well-formed");
         let env = Node::root(&root);
         let header = env.req(NS_SOAP, "Header").expect("header");

@@ -174,7 +174,11 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::End(_) => {
                 let Some(element) = stack.pop() else {
-                    return Err(syntax(position, &stack, "closing tag without an opening one"));
+                    return Err(syntax(
+                        position,
+                        &stack,
+                        "closing tag without an opening one",
+                    ));
                 };
                 attach(&mut stack, &mut root, element);
             }
@@ -410,10 +414,14 @@ impl<'a> Node<'a> {
     {
         match self.el.attr(name) {
             None => Ok(None),
-            Some(text) => text.trim().parse::<T>().map(Some).map_err(|e| XmlError::Invalid {
-                path: format!("{}/@{name}", self.path),
-                message: format!("`{}`: {e}", shorten(text)),
-            }),
+            Some(text) => text
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|e| XmlError::Invalid {
+                    path: format!("{}/@{name}", self.path),
+                    message: format!("`{}`: {e}", shorten(text)),
+                }),
         }
     }
 
@@ -556,9 +564,16 @@ mod tests {
     fn truncated_and_malformed_input_are_errors_not_panics() {
         let cut = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetItemResponse xmlns:m="urn:m"><m:Res"#;
         let err = parse(cut.as_bytes()).expect_err("cut");
-        assert!(err.to_string().contains("Envelope/Body/GetItemResponse") || err.to_string().contains("Body"), "{err}");
+        assert!(
+            err.to_string().contains("Envelope/Body/GetItemResponse")
+                || err.to_string().contains("Body"),
+            "{err}"
+        );
         let cut2 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><x>"#;
-        assert!(matches!(parse(cut2.as_bytes()), Err(XmlError::Truncated { .. })));
+        assert!(matches!(
+            parse(cut2.as_bytes()),
+            Err(XmlError::Truncated { .. })
+        ));
         assert!(parse(b"").is_err());
         assert!(parse(b"\x00\xff\xfe garbage <<<").is_err());
         assert!(parse(b"<a></b>").is_err());
@@ -578,8 +593,16 @@ mod tests {
     #[test]
     fn writer_escapes() {
         let mut w = Writer::new();
-        w.open("m:A", &[("x", "a\"<b>&")]).text("t:B", "<x & y>").empty("t:C", &[]).close("m:A");
+        w.open("m:A", &[("x", "a\"<b>&")])
+            .text("t:B", "<x & y>")
+            .empty("t:C", &[])
+            .close("m:A");
         let out = w.finish();
-        assert!(out.ends_with(r#"<m:A x="a&quot;&lt;b&gt;&amp;"><t:B>&lt;x &amp; y&gt;</t:B><t:C/></m:A>"#), "{out}");
+        assert!(
+            out.ends_with(
+                r#"<m:A x="a&quot;&lt;b&gt;&amp;"><t:B>&lt;x &amp; y&gt;</t:B><t:C/></m:A>"#
+            ),
+            "{out}"
+        );
     }
 }

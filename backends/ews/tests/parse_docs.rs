@@ -26,7 +26,13 @@ fn body_of<'a>(root: &'a Element) -> Node<'a> {
 /// The same document with every prefix renamed: the parser must not care.
 fn other_prefixes(text: &str) -> String {
     let mut out = text.to_string();
-    for (from, to) in [("s", "env"), ("soap", "env2"), ("m", "msg"), ("t", "typ"), ("h", "hdr")] {
+    for (from, to) in [
+        ("s", "env"),
+        ("soap", "env2"),
+        ("m", "msg"),
+        ("t", "typ"),
+        ("h", "hdr"),
+    ] {
         out = out
             .replace(&format!("<{from}:"), &format!("<{to}:"))
             .replace(&format!("</{from}:"), &format!("</{to}:"))
@@ -40,11 +46,16 @@ const NONE: &(dyn Fn(&TimeZoneDef) -> Option<String> + Send + Sync) = &|_| None;
 #[test]
 fn getitem_all_properties_with_default_namespace() {
     // GetItemResponse declares the messages namespace as default (as documented).
-    for text in [fixture("getitem-allproperties.xml"), other_prefixes(&fixture("getitem-allproperties.xml"))] {
+    for text in [
+        fixture("getitem-allproperties.xml"),
+        other_prefixes(&fixture("getitem-allproperties.xml")),
+    ] {
         let root = parse(&text);
         let env = soap::read_envelope(&root).expect("envelope");
         assert_eq!(env.server_version.expect("version").major, Some(8));
-        let Outcome::Body(body) = env.outcome else { panic!("fault") };
+        let Outcome::Body(body) = env.outcome else {
+            panic!("fault")
+        };
         let messages = soap::response_messages(&body, "GetItemResponse").expect("messages");
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].class, ResponseClass::Success);
@@ -59,7 +70,10 @@ fn getitem_all_properties_with_default_namespace() {
         assert_eq!(it.is_cancelled, Some(false));
         assert_eq!(it.item_type.as_deref(), Some("Single"));
         assert_eq!(it.free_busy.as_deref(), Some("Busy"));
-        assert_eq!(it.start.expect("start").to_rfc3339(), "2006-06-16T00:30:00+00:00");
+        assert_eq!(
+            it.start.expect("start").to_rfc3339(),
+            "2006-06-16T00:30:00+00:00"
+        );
         let org = it.organizer.as_ref().expect("organizer");
         assert_eq!(org.name.as_deref(), Some("Bob"));
         assert_eq!(org.email.as_deref(), Some("someone@example.com"));
@@ -97,12 +111,19 @@ fn calendar_view_page_as_documented_and_respelled() {
     </FindItemResponse>
   </Body>
 </Envelope>"#;
-    for text in [documented.clone(), other_prefixes(&documented), defaults.to_string()] {
+    for text in [
+        documented.clone(),
+        other_prefixes(&documented),
+        defaults.to_string(),
+    ] {
         let root = parse(&text);
         let body = body_of(&root);
         let messages = soap::response_messages(&body, "FindItemResponse").expect("messages");
         let page = ops::read_find_item(&messages[0]).expect("page");
-        assert!(!page.includes_last, "IncludesLastItemInRange=false must be seen");
+        assert!(
+            !page.includes_last,
+            "IncludesLastItemInRange=false must be seen"
+        );
         assert_eq!(page.total_in_view, Some(33));
         assert_eq!(page.items.len(), 5);
         assert_eq!(page.items[4].id, "AAMkA");
@@ -158,7 +179,10 @@ fn meeting_with_attendees_recurrence_and_time_zone_definition() {
         let mut items = ops::read_get_item(&messages[0]).expect("items");
         let it = &mut items[0];
         assert_eq!(it.required.len(), 3);
-        assert_eq!(it.required[1].mailbox.email.as_deref(), Some("Sadie@contoso.com"));
+        assert_eq!(
+            it.required[1].mailbox.email.as_deref(),
+            Some("Sadie@contoso.com")
+        );
         assert_eq!(it.required[1].response.as_deref(), Some("Unknown"));
         let tz = it.start_time_zone.clone().expect("zone");
         assert_eq!(tz.id.as_deref(), Some("Eastern Standard Time"));
@@ -166,13 +190,17 @@ fn meeting_with_attendees_recurrence_and_time_zone_definition() {
         assert_eq!(tz.standard_offset_minutes, Some(-300));
         assert!(it.recurrence.is_some());
         assert_eq!(it.categories, vec!["Blue category", "Project"]);
-        assert_eq!(it.join_url.as_deref(), Some("https://meet.example.com/join/123"));
+        assert_eq!(
+            it.join_url.as_deref(),
+            Some("https://meet.example.com/join/123")
+        );
         assert!(it.clean_goid.is_some());
         // As an instance (the fixture's master made an exception for the mapping test).
         it.item_type = Some("Exception".into());
         it.original_start = it.start;
         let zones = |tz: &TimeZoneDef| {
-            (tz.id.as_deref() == Some("Eastern Standard Time")).then(|| "America/New_York".to_string())
+            (tz.id.as_deref() == Some("Eastern Standard Time"))
+                .then(|| "America/New_York".to_string())
         };
         let e = to_event(it, "room@contoso.com", "Maintenance", &zones).expect("event");
         assert_eq!(e.kind, EventKind::Exception);
@@ -183,9 +211,19 @@ fn meeting_with_attendees_recurrence_and_time_zone_definition() {
         assert_eq!(e.time_zone.as_deref(), Some("America/New_York"));
         assert_eq!(e.location.as_deref(), Some("Conference Room 2"));
         assert_eq!(e.attendees.len(), 3);
-        assert!(e.attendees.iter().all(|a| a.kind == AttendeeKind::Required && a.response == ResponseStatus::None));
-        assert_eq!(e.organizer.as_ref().and_then(|o| o.email.as_deref()), Some("dpark@example.com"));
-        assert_eq!(&e.global_object_id().as_hex()[..32], "040000008200E00074C5B7101A82E008");
+        assert!(
+            e.attendees
+                .iter()
+                .all(|a| a.kind == AttendeeKind::Required && a.response == ResponseStatus::None)
+        );
+        assert_eq!(
+            e.organizer.as_ref().and_then(|o| o.email.as_deref()),
+            Some("dpark@example.com")
+        );
+        assert_eq!(
+            &e.global_object_id().as_hex()[..32],
+            "040000008200E00074C5B7101A82E008"
+        );
     }
 }
 
@@ -200,7 +238,14 @@ fn batch_of_three_items_one_message_each() {
         .flat_map(|m| ops::read_get_item(m).expect("items"))
         .map(|i| i.subject.unwrap_or_default())
         .collect();
-    assert_eq!(subjects, vec!["Review current quarterly deliverables", "Food bank delivery", "Code Blast"]);
+    assert_eq!(
+        subjects,
+        vec![
+            "Review current quarterly deliverables",
+            "Food bank delivery",
+            "Code Blast"
+        ]
+    );
 }
 
 #[test]
@@ -257,7 +302,12 @@ fn folders_rooms_names_and_sync() {
     let m = soap::response_messages(&body, "SyncFolderItemsResponse").expect("messages");
     assert!(m[0].is_error());
     assert_eq!(m[0].code, "ErrorInvalidSyncStateData");
-    let err = calpump_ews::errors::code_error(&m[0].code, m[0].text.as_deref().unwrap_or(""), None, "SyncFolderItems");
+    let err = calpump_ews::errors::code_error(
+        &m[0].code,
+        m[0].text.as_deref().unwrap_or(""),
+        None,
+        "SyncFolderItems",
+    );
     assert_eq!(err.code(), "ews.ErrorInvalidSyncStateData");
 }
 
@@ -293,7 +343,10 @@ fn server_busy_as_fault_and_inside_a_200_body() {
     let body = body_of(&root);
     let m = soap::response_messages(&body, "SyncFolderItemsResponse").expect("messages");
     assert_eq!(m[0].code, "ErrorServerBusy");
-    assert_eq!(m[0].back_off(), Some(std::time::Duration::from_millis(5000)));
+    assert_eq!(
+        m[0].back_off(),
+        Some(std::time::Duration::from_millis(5000))
+    );
 }
 
 #[test]
@@ -302,7 +355,10 @@ fn truncated_answers_name_the_element() {
     let cut = &text[..text.len() / 2];
     let err = xml::parse(cut.as_bytes()).expect_err("cut");
     let msg = err.to_string();
-    assert!(msg.contains("GetItemResponse") || msg.contains("CalendarItem"), "{msg}");
+    assert!(
+        msg.contains("GetItemResponse") || msg.contains("CalendarItem"),
+        "{msg}"
+    );
     // A value of the wrong form names its path.
     let bad = fixture("getitem-allproperties.xml").replace(
         "<t:Start>2006-06-16T00:30:00Z</t:Start>",
@@ -312,5 +368,9 @@ fn truncated_answers_name_the_element() {
     let body = body_of(&root);
     let m = soap::response_messages(&body, "GetItemResponse").expect("messages");
     let err = ops::read_get_item(&m[0]).expect_err("bad date");
-    assert!(err.to_string().contains("GetItemResponseMessage[1]/Items/CalendarItem[1]/Start"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("GetItemResponseMessage[1]/Items/CalendarItem[1]/Start"),
+        "{err}"
+    );
 }
