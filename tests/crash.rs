@@ -191,10 +191,20 @@ async fn kill_9_at_a_random_point_then_a_new_run_gives_the_uninterrupted_result(
 
     // The same work, killed at random points of both phases.
     let mut kills = 0;
-    for round in 0..3u64 {
+    // Kills with some calendars committed and others not: the interesting case.
+    let mut partial = 0;
+    let base_version = format!("mem:{}", source("base").version());
+    let final_version = format!("mem:{}", source("mutated").version());
+    // At least three rounds, more (up to ten) until a child died between two commits.
+    let mut rounds = 0;
+    for round in 0..10u64 {
+        if round >= 3 && partial >= 1 {
+            break;
+        }
+        rounds += 1;
         let crashed = setup(tmp.path(), &format!("crashed-{round}"));
-        let f1 = random_fraction(round * 2 + 1);
-        let f2 = random_fraction(round * 2 + 2);
+        let f1 = 0.8 * random_fraction(round * 2 + 1);
+        let f2 = 0.8 * random_fraction(round * 2 + 2);
         let at1 = base_time.mul_f64(f1);
         let at2 = mutated_time.mul_f64(f2);
         eprintln!(
@@ -202,8 +212,15 @@ async fn kill_9_at_a_random_point_then_a_new_run_gives_the_uninterrupted_result(
         );
         let (_, finished1) = child(&crashed, "base", Some(at1));
         kills += usize::from(!finished1);
+        let done1 = committed_at(&crashed, &base_version).await;
+        partial += usize::from(!finished1 && done1 > 0 && done1 < MAILBOXES);
         let (_, finished2) = child(&crashed, "mutated", Some(at2));
         kills += usize::from(!finished2);
+        let done2 = committed_at(&crashed, &final_version).await;
+        partial += usize::from(!finished2 && done2 > 0 && done2 < MAILBOXES);
+        eprintln!(
+            "round {round}: committed {done1} then {done2} of {MAILBOXES} calendars when killed"
+        );
         child(&crashed, "mutated", None);
 
         let content = common::recorder_content(&crashed.join("out"));
@@ -219,7 +236,6 @@ async fn kill_9_at_a_random_point_then_a_new_run_gives_the_uninterrupted_result(
             .expect("state");
         let calendars = state.calendars(Some("rooms")).await.expect("calendars");
         assert_eq!(calendars.len(), MAILBOXES);
-        let final_version = format!("mem:{}", source("mutated").version());
         let mut indexed = BTreeSet::new();
         for (key, cal) in &calendars {
             let cursor = cal.cursor.as_ref().expect("cursor");
@@ -244,9 +260,30 @@ async fn kill_9_at_a_random_point_then_a_new_run_gives_the_uninterrupted_result(
         assert!(interrupted <= 2);
         state.close().await;
     }
-    eprintln!("{kills} of 6 children were killed mid-run");
-    assert!(
-        kills >= 1,
-        "no child was killed mid-run: the kill points all came too late"
+    eprintln!(
+        "{kills} of {} children were killed, {partial} between two commits",
+        rounds * 2
     );
+    assert!(
+        partial >= 1,
+        "no child was killed between two commits: the kill points all came too early or too late"
+    );
+}
+
+/// How many calendars of the crash directory's state have their cursor at `version`.
+async fn committed_at(dir: &Path, version: &str) -> usize {
+    let Ok(state) = SqliteStateStore::open(&dir.join("state.db")).await else {
+        return 0;
+    };
+    let n = state
+        .calendars(Some("rooms"))
+        .await
+        .map(|c| {
+            c.iter()
+                .filter(|(_, s)| s.cursor.as_ref().is_some_and(|c| c.value == version))
+                .count()
+        })
+        .unwrap_or(0);
+    state.close().await;
+    n
 }
