@@ -124,7 +124,7 @@ fn run(engine: Engine) {
                 "{engine:?}: `{name}` rejected without a reason"
             );
             assert!(
-                stored.get(event.key().as_str()).is_none(),
+                !stored.contains_key(event.key().as_str()),
                 "{engine:?}: rejected `{name}` was stored anyway"
             );
             println!("{engine:?}: `{name}` rejected: {reason}");
