@@ -1,8 +1,15 @@
 //! calpump's engine: the [`Source`](source::Source) trait every backend implements, the
-//! configuration, secrets, the diagnostics vocabulary, and (as they land) the sync runner, the
-//! state store, the plugin host and the daemon. It knows no backend and no sink by name.
+//! configuration, secrets, the diagnostics vocabulary, the plugin host, the state store, the
+//! sync runner and the daemon. It knows no backend and no sink by name.
 
 pub mod config;
 pub mod diagnostics;
+pub mod metrics;
+pub mod plugin_host;
+pub mod runner;
 pub mod secret;
+pub mod shutdown;
 pub mod source;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -189,6 +189,12 @@ impl SecretResolver {
     }
 
     pub fn resolve(&self, reference: &SecretRef) -> Result<Secret, SecretError> {
+        let secret = self.resolve_inner(reference)?;
+        remember_for_redaction(&secret);
+        Ok(secret)
+    }
+
+    fn resolve_inner(&self, reference: &SecretRef) -> Result<Secret, SecretError> {
         match reference {
             SecretRef::Plain(secret) => Ok(secret.clone()),
             SecretRef::Env(var) => match std::env::var(var) {
@@ -290,6 +296,41 @@ impl SecretResolver {
     }
 }
 
+/// Values that must never appear in text this process prints: every secret resolved through
+/// [`SecretResolver::resolve`] is remembered here, and text that comes from outside the engine's
+/// control (a plugin's log lines and error texts) passes through [`redact`] before it is logged
+/// or shown. Values shorter than four characters are not remembered (they would mangle text).
+fn redaction_list() -> &'static std::sync::RwLock<Vec<Secret>> {
+    static LIST: std::sync::OnceLock<std::sync::RwLock<Vec<Secret>>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| std::sync::RwLock::new(Vec::new()))
+}
+
+/// Remembers a value for [`redact`].
+pub fn remember_for_redaction(secret: &Secret) {
+    if secret.expose().chars().count() < 4 {
+        return;
+    }
+    if let Ok(mut list) = redaction_list().write()
+        && !list.iter().any(|s| s == secret)
+    {
+        list.push(secret.clone());
+    }
+}
+
+/// Replaces every remembered secret value in `text` with `[redacted]`.
+pub fn redact(text: &str) -> String {
+    let Ok(list) = redaction_list().read() else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for secret in list.iter() {
+        if out.contains(secret.expose()) {
+            out = out.replace(secret.expose(), "[redacted]");
+        }
+    }
+    out
+}
+
 /// Writes a file readable by its owner only (0600 on Unix), refusing to overwrite.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -322,6 +363,20 @@ mod tests {
         assert!(!format!("{r:?}").contains("hunter2"));
         let json = serde_json::to_string(&r).expect("json");
         assert!(!json.contains("hunter2"));
+    }
+
+    #[test]
+    fn resolved_values_are_redacted_from_foreign_text() {
+        let resolver = SecretResolver::new("/nonexistent/key");
+        let secret = resolver
+            .resolve(&SecretRef::Plain(Secret::new("marker-Zq81-value")))
+            .expect("plain");
+        let text = format!("connect failed for postgres://u:{}@db", secret.expose());
+        assert_eq!(
+            redact(&text),
+            "connect failed for postgres://u:[redacted]@db"
+        );
+        assert_eq!(redact("abc"), "abc");
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub struct CalendarInfo {
     /// The backend's id of the folder (EWS `FolderId`, Graph calendar id). Empty for "the
     /// mailbox's default calendar" when the backend can address it without an id.
     pub id: String,
-    /// Backend-neutral path: `"default"` for the main calendar, else display names from the
-    /// main calendar down joined by `/` (`"default/Projects"`). This is what sinks see.
+    /// Backend-neutral path: `"default"` for the main calendar, else the calendar's display name
+    /// (`"Maintenance"`) — flat, because Graph lists calendars without their folder hierarchy.
+    /// This is what sinks see.
     pub path: String,
     pub name: String,
     pub is_default: bool,

@@ -8,6 +8,8 @@
 //! This crate depends on nothing of calpump's own: the engine and every sink depend on it.
 
 pub mod abi;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod model;
 pub mod sdk;
 

@@ -375,7 +375,7 @@ pub struct Event {
     key: EventKey,
     series_key: Option<EventKey>,
     /// Neutral calendar path inside the mailbox: `"default"` for the mailbox's main calendar,
-    /// otherwise the display names from the main calendar down, joined by `/`.
+    /// otherwise the calendar's display name (flat: Graph lists calendars without hierarchy).
     pub calendar: String,
     pub source: SourceIds,
     pub kind: EventKind,

@@ -267,7 +267,6 @@ pub(crate) struct Shared {
     token_lifetime: AtomicI64,
     /// Key for the simulator's own token signatures (derived from the seed, so tokens survive a
     /// restart with the same seed).
-    #[allow(dead_code)] // read by the token module
     pub token_key: [u8; 32],
 }
 

@@ -14,6 +14,8 @@
 //! See `simulator/README.md` for the HTTP control API, the catalogue of apps and accounts, and
 //! the tenant model's API for protocol modules.
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod catalogue;
 pub mod control;

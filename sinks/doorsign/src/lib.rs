@@ -342,7 +342,9 @@ impl Sink for DoorSign {
         let rooms_dir = out_dir.join("rooms");
         std::fs::create_dir_all(&rooms_dir).map_err(|e| io_error("create", &rooms_dir, e))?;
         let store = Store::new(&out_dir);
-        std::fs::create_dir_all(store.dir()).map_err(|e| io_error("create", store.dir(), e))?;
+        store
+            .create_dir()
+            .map_err(|e| io_error("create", store.dir(), e))?;
         let c = &settings.config;
         let rules = Rules {
             tz: settings.tz,

@@ -227,8 +227,24 @@ impl Store {
         Ok((rooms, problems))
     }
 
-    pub fn save(&self, room: &RoomState) -> io::Result<()> {
+    /// Creates the state directory, readable by the owner only: it holds the raw events,
+    /// private subjects included.
+    pub fn create_dir(&self) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Some(state_root) = self.dir.parent() {
+                fs::set_permissions(state_root, fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, room: &RoomState) -> io::Result<()> {
+        if !self.dir.is_dir() {
+            self.create_dir()?;
+        }
         let bytes = serde_json::to_vec(room).map_err(io::Error::other)?;
         atomic_write(&self.path(&room.mailbox), &bytes, true)
     }

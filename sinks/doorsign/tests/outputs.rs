@@ -132,6 +132,16 @@ fn privacy_reaches_every_output() {
     }
     let json = room_json(dir.path(), ID);
     assert_eq!(json["current"]["subject"], "Privater Termin");
+    // The state keeps the raw events: only its owner may read it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(".state"))
+            .expect("state dir")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "state readable by others: {mode:o}");
+    }
     let html =
         std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
     assert!(html.contains("Privater Termin"));

@@ -89,6 +89,78 @@ entry!(OTHER, "entra.Other", retryable: false,
           cause: "Der Token-Endpunkt meldet einen Fehler, für den calpump keinen eigenen Rat hat; AADSTS-Code und Meldung stehen im Detail.",
           remedy: "Den AADSTS-Code in Microsofts Referenz 'Microsoft Entra authentication and authorization error codes' nachschlagen und die Anmeldeprotokolle der App mit der Korrelations-ID aus dem Detail prüfen." });
 
+entry!(UNEXPECTED_RESPONSE, "entra.UnexpectedResponse", retryable: false,
+    en: { title: "The sign-in endpoint gave an answer calpump does not understand",
+          cause: "The token endpoint answered without a token and without an Entra ID error: the profile's `authority` points at a host or path that is not Entra ID's sign-in service (a typo, a tenant or path added after the host), or a proxy answered in its place.",
+          remedy: "Set `authority` to the sign-in host only — https://login.microsoftonline.com, a national cloud's sign-in host, or the simulator's address — without tenant or path, or remove it for the public cloud. The status and the start of the answer are in the detail; exempt the sign-in host from proxy interception if a proxy answered." },
+    de: { title: "Der Anmeldeendpunkt gibt eine unverständliche Antwort",
+          cause: "Der Token-Endpunkt antwortete weder mit einem Token noch mit einem Entra-ID-Fehler: `authority` im Profil zeigt auf einen Host oder Pfad, der nicht der Anmeldedienst von Entra ID ist (Tippfehler, Mandant oder Pfad hinter dem Host), oder ein Proxy hat an seiner Stelle geantwortet.",
+          remedy: "`authority` nur auf den Anmeldehost setzen — https://login.microsoftonline.com, den Anmeldehost einer nationalen Cloud oder die Adresse des Simulators — ohne Mandant oder Pfad, oder für die öffentliche Cloud ganz weglassen. Status und Anfang der Antwort stehen im Detail; hat ein Proxy geantwortet, den Anmeldehost von der Proxy-Prüfung ausnehmen." });
+
+entry!(AADSTS700024, "entra.AADSTS700024", retryable: false,
+    en: { title: "Certificate assertion outside its valid time range",
+          cause: "The signed client assertion calpump sends is valid for five minutes from this machine's current time. Entra ID rejects it when this machine's clock is off by minutes.",
+          remedy: "Synchronise the system clock: check `timedatectl status`, enable time synchronisation (`timedatectl set-ntp true`, or chrony/ntpd against your time server), then run `calpump profile test` again." },
+    de: { title: "Zertifikats-Assertion außerhalb ihres Gültigkeitszeitraums",
+          cause: "Die signierte Client-Assertion, die calpump sendet, gilt fünf Minuten ab der aktuellen Uhrzeit dieses Rechners. Entra ID lehnt sie ab, wenn die Uhr dieses Rechners um Minuten falsch geht.",
+          remedy: "Die Systemuhr synchronisieren: `timedatectl status` prüfen, Zeitsynchronisierung einschalten (`timedatectl set-ntp true` oder chrony/ntpd gegen Ihren Zeitserver), dann `calpump profile test` erneut ausführen." });
+
+entry!(AADSTS7000218, "entra.AADSTS7000218", retryable: false,
+    en: { title: "The password grant needs a client secret or public client flows",
+          cause: "The profile uses the password grant without `client_secret`, but the app registration is a confidential client: Entra ID then requires a client secret or certificate in the request.",
+          remedy: "Either add the app's `client_secret` to the profile, or in the Microsoft Entra admin center open App registrations > (the app) > Authentication > Advanced settings and set 'Allow public client flows' to Yes." },
+    de: { title: "Der Kennwort-Grant braucht ein Client-Geheimnis oder öffentliche Client-Flows",
+          cause: "Das Profil nutzt den Kennwort-Grant ohne `client_secret`, die App-Registrierung ist aber ein vertraulicher Client: Dann verlangt Entra ID ein Client-Geheimnis oder Zertifikat in der Anfrage.",
+          remedy: "Entweder das `client_secret` der App im Profil ergänzen oder im Microsoft Entra Admin Center unter App-Registrierungen > (App) > Authentifizierung > Erweiterte Einstellungen 'Öffentliche Clientflows zulassen' auf Ja stellen." });
+
+entry!(AADSTS70011, "entra.AADSTS70011", retryable: false,
+    en: { title: "Invalid scope",
+          cause: "The scope requested is not valid for this grant: usually a `scope` override in the profile with a typo, a scope of another cloud, or a single permission where client credentials need the resource's '/.default'.",
+          remedy: "Remove `scope` from the profile so calpump uses the backend's default (https://graph.microsoft.com/.default for Graph, https://outlook.office365.com/.default for EWS), or correct it to the resource URL followed by /.default." },
+    de: { title: "Ungültiger Scope",
+          cause: "Der angeforderte Scope ist für diesen Grant ungültig: meist ein `scope` im Profil mit Tippfehler, ein Scope einer anderen Cloud, oder eine einzelne Berechtigung, wo Client-Anmeldeinformationen das '/.default' der Ressource brauchen.",
+          remedy: "`scope` aus dem Profil entfernen, damit calpump den Standard des Backends nutzt (https://graph.microsoft.com/.default für Graph, https://outlook.office365.com/.default für EWS), oder ihn auf die Ressourcen-URL gefolgt von /.default korrigieren." });
+
+entry!(AADSTS500011, "entra.AADSTS500011", retryable: false,
+    en: { title: "The service is not available in this tenant",
+          cause: "The resource the token is for (Microsoft Graph or Exchange Online) has no service principal in the tenant: the tenant has no Exchange Online subscription, the profile names the wrong tenant, or the scope belongs to another cloud than the authority.",
+          remedy: "Check that `tenant` is the directory whose mailboxes calpump reads and that it has Exchange Online. For a national cloud set `authority` and the service URL (`graph_url`, `url`) of the same cloud, and leave `scope` at its default." },
+    de: { title: "Der Dienst ist in diesem Mandanten nicht verfügbar",
+          cause: "Die Ressource des Tokens (Microsoft Graph oder Exchange Online) hat im Mandanten keinen Dienstprinzipal: Der Mandant hat kein Exchange Online, das Profil nennt den falschen Mandanten, oder der Scope gehört zu einer anderen Cloud als die Authority.",
+          remedy: "Prüfen, dass `tenant` das Verzeichnis ist, dessen Postfächer calpump liest, und dass es Exchange Online hat. Für nationale Clouds `authority` und die Dienst-URL (`graph_url`, `url`) derselben Cloud setzen und `scope` beim Standard lassen." });
+
+entry!(AADSTS50034, "entra.AADSTS50034", retryable: false,
+    en: { title: "The service account does not exist in this tenant",
+          cause: "The password grant names a `username` that is not a user of the tenant in the profile: a typo in the UPN, or the account lives in another tenant.",
+          remedy: "Look the account up in the Microsoft Entra admin center under Users and copy its User principal name into `username`; check that `tenant` is the account's home tenant." },
+    de: { title: "Das Dienstkonto existiert in diesem Mandanten nicht",
+          cause: "Der Kennwort-Grant nennt einen `username`, der im Mandanten des Profils kein Benutzer ist: ein Tippfehler im UPN, oder das Konto gehört zu einem anderen Mandanten.",
+          remedy: "Das Konto im Microsoft Entra Admin Center unter Benutzer suchen und seinen Benutzerprinzipalnamen in `username` übernehmen; prüfen, dass `tenant` der Heimmandant des Kontos ist." });
+
+entry!(AADSTS50055, "entra.AADSTS50055", retryable: false,
+    en: { title: "The service account's password has expired",
+          cause: "The password of the account used with the password grant has reached its maximum age; Entra ID refuses it until it is changed.",
+          remedy: "Set a new password for the service account, store it (`calpump secret encrypt` or the environment variable the profile names) and run `calpump profile test`. To avoid a repeat, exempt the service account from password expiry as your policy allows — or move the profile to client credentials, which need no user password." },
+    de: { title: "Das Kennwort des Dienstkontos ist abgelaufen",
+          cause: "Das Kennwort des Kontos für den Kennwort-Grant hat sein Höchstalter erreicht; Entra ID lehnt es ab, bis es geändert ist.",
+          remedy: "Ein neues Kennwort für das Dienstkonto setzen, hinterlegen (`calpump secret encrypt` oder die im Profil genannte Umgebungsvariable) und `calpump profile test` ausführen. Damit es nicht wieder passiert, das Dienstkonto vom Kennwortablauf ausnehmen, soweit Ihre Richtlinie es erlaubt — oder das Profil auf Client-Anmeldeinformationen umstellen, die kein Benutzerkennwort brauchen." });
+
+entry!(AADSTS50057, "entra.AADSTS50057", retryable: false,
+    en: { title: "The service account is disabled",
+          cause: "The account used with the password grant is disabled in the directory (sign-in blocked, or disabled in the on-premises Active Directory it is synchronised from).",
+          remedy: "In the Microsoft Entra admin center open Users > (the account) and allow sign-in again (or enable the account in Active Directory and wait for the next synchronisation), or configure another service account." },
+    de: { title: "Das Dienstkonto ist deaktiviert",
+          cause: "Das Konto für den Kennwort-Grant ist im Verzeichnis deaktiviert (Anmeldung blockiert, oder im lokalen Active Directory deaktiviert, aus dem es synchronisiert wird).",
+          remedy: "Im Microsoft Entra Admin Center unter Benutzer > (Konto) die Anmeldung wieder erlauben (oder das Konto im Active Directory aktivieren und die nächste Synchronisierung abwarten) oder ein anderes Dienstkonto einstellen." });
+
+entry!(AADSTS50053, "entra.AADSTS50053", retryable: false,
+    en: { title: "The service account is locked",
+          cause: "Entra ID locked the account after too many sign-ins with a wrong password — often calpump itself retrying an outdated stored password — or blocked sign-ins from this machine's IP address as suspicious.",
+          remedy: "Fix the stored password first, so calpump does not lock the account again. Then let the lockout expire or have an administrator unblock it; the sign-in logs (filter on error 50053) show which of the two reasons applied." },
+    de: { title: "Das Dienstkonto ist gesperrt",
+          cause: "Entra ID hat das Konto nach zu vielen Anmeldungen mit falschem Kennwort gesperrt — oft, weil calpump selbst ein veraltetes hinterlegtes Kennwort wiederholt — oder Anmeldungen von der IP-Adresse dieses Rechners als verdächtig blockiert.",
+          remedy: "Zuerst das hinterlegte Kennwort korrigieren, damit calpump das Konto nicht erneut sperrt. Dann die Sperre ablaufen lassen oder von einem Administrator aufheben lassen; die Anmeldeprotokolle (Filter auf Fehler 50053) zeigen, welcher der beiden Gründe vorlag." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &AADSTS65001,
     &AADSTS7000215,
@@ -101,4 +173,13 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &AADSTS50105,
     &AADSTS53003,
     &OTHER,
+    &UNEXPECTED_RESPONSE,
+    &AADSTS700024,
+    &AADSTS7000218,
+    &AADSTS70011,
+    &AADSTS500011,
+    &AADSTS50034,
+    &AADSTS50055,
+    &AADSTS50057,
+    &AADSTS50053,
 ];

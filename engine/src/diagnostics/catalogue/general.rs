@@ -97,6 +97,14 @@ entry!(SECRET_EXPIRED, "secret.Expired", retryable: false,
           cause: "Das Datum `secret_expires` des Profils oder das notAfter des Zertifikats liegt in der Vergangenheit.",
           remedy: "Legen Sie ein neues Geheimnis oder Zertifikat für die App-Registrierung an (Zertifikate & Geheimnisse), hinterlegen Sie es, aktualisieren Sie `secret_expires` und führen Sie `calpump profile test` aus." });
 
+entry!(CERTIFICATE_UNUSABLE, "secret.CertificateUnusable", retryable: false,
+    en: { title: "The client certificate or its private key cannot be used",
+          cause: "The certificate file is not a PEM X.509 certificate, the private key is not a PEM RSA key (Entra ID certificate credentials need RSA), or the key does not belong to the certificate — after a renewal, often only one of the two files was replaced.",
+          remedy: "Point `certificate` at the PEM certificate uploaded to the app registration and `private_key` at its key (PKCS#8 'BEGIN PRIVATE KEY' or 'BEGIN RSA PRIVATE KEY'; a .pfx converts with `openssl pkcs12 -in app.pfx -nodes`). Compare the thumbprint in the detail with the one under App registrations > (the app) > Certificates & secrets." },
+    de: { title: "Das Client-Zertifikat oder sein privater Schlüssel ist nicht verwendbar",
+          cause: "Die Zertifikatsdatei ist kein PEM-X.509-Zertifikat, der private Schlüssel ist kein PEM-RSA-Schlüssel (Zertifikat-Anmeldeinformationen von Entra ID brauchen RSA), oder der Schlüssel gehört nicht zum Zertifikat — nach einer Erneuerung wurde oft nur eine der beiden Dateien ersetzt.",
+          remedy: "`certificate` auf das in der App-Registrierung hochgeladene PEM-Zertifikat und `private_key` auf dessen Schlüssel zeigen lassen (PKCS#8 'BEGIN PRIVATE KEY' oder 'BEGIN RSA PRIVATE KEY'; eine .pfx-Datei wandelt `openssl pkcs12 -in app.pfx -nodes` um). Den Fingerabdruck aus dem Detail mit dem unter App-Registrierungen > (App) > Zertifikate & Geheimnisse vergleichen." });
+
 entry!(EMPTY_CALENDAR_GUARD, "sync.EmptyCalendarGuard", retryable: false,
     en: { title: "A calendar suddenly reads empty; nothing was deleted",
           cause: "The calendar held events at the last sync and now reads as empty. That is more often a permission or mailbox problem than a real change, so calpump did not remove the events from the sinks.",
@@ -145,6 +153,30 @@ entry!(INTERNAL, "general.Internal", retryable: true,
           cause: "calpump ist auf eine Lage gestoßen, die es nicht erwartet; das Detail nennt die Stelle.",
           remedy: "Erneut versuchen; wiederholt es sich, mit RUST_LOG=debug starten und Detail samt umgebender Logzeilen melden." });
 
+entry!(ROOM_LIST_NOT_FOUND, "sync.RoomListNotFound", retryable: false,
+    en: { title: "A room list of the route was not found",
+          cause: "The route names a room list (by address or display name) that the profile's server does not return: a typo, a list that was renamed or removed, or an account that may not read the directory.",
+          remedy: "Compare the route's `room_lists` with the lists `calpump mailboxes <profile>` shows, and correct the name or address." },
+    de: { title: "Eine Raumliste der Route wurde nicht gefunden",
+          cause: "Die Route nennt eine Raumliste (per Adresse oder Anzeigename), die der Server des Profils nicht liefert: ein Tippfehler, eine umbenannte oder gelöschte Liste oder ein Konto ohne Leserecht im Verzeichnis.",
+          remedy: "Vergleichen Sie `room_lists` der Route mit den Listen, die `calpump mailboxes <profil>` zeigt, und korrigieren Sie Name oder Adresse." });
+
+entry!(CALENDAR_NOT_FOUND, "sync.CalendarNotFound", retryable: false,
+    en: { title: "A calendar of the route was not found in a mailbox",
+          cause: "The route's `calendars` names a calendar path that this mailbox does not have: a typo, a renamed folder, or a folder the account may not see.",
+          remedy: "Run `calpump mailboxes <profile>` to see the mailbox's calendar paths and correct the route's `calendars`, or use \"all\"." },
+    de: { title: "Ein Kalender der Route fehlt in einem Postfach",
+          cause: "`calendars` der Route nennt einen Kalenderpfad, den dieses Postfach nicht hat: ein Tippfehler, ein umbenannter Ordner oder ein Ordner, den das Konto nicht sehen darf.",
+          remedy: "Mit `calpump mailboxes <profil>` die Kalenderpfade des Postfachs anzeigen und `calendars` der Route korrigieren oder \"all\" verwenden." });
+
+entry!(STATE_FAILED, "general.StateStore", retryable: true,
+    en: { title: "The state store could not be read or written",
+          cause: "calpump keeps cursors and run history in its state database; it could not be opened, read or written (disk full, file permissions, a locked or damaged file).",
+          remedy: "Check the `[state] path` file: free disk space, permissions for the calpump user, and that no other program holds it open. The sync did not advance, so nothing is lost." },
+    de: { title: "Der Zustandsspeicher konnte nicht gelesen oder geschrieben werden",
+          cause: "calpump hält Zeiger und Laufhistorie in seiner Zustandsdatenbank; sie ließ sich nicht öffnen, lesen oder schreiben (Platte voll, Dateirechte, gesperrte oder beschädigte Datei).",
+          remedy: "Prüfen Sie die Datei aus `[state] path`: freier Plattenplatz, Rechte des calpump-Benutzers, und dass kein anderes Programm sie offen hält. Die Synchronisierung ist nicht fortgeschritten, es geht nichts verloren." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &DNS,
     &CONNECT,
@@ -158,10 +190,14 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &SECRET_MISSING,
     &SECRET_EXPIRES_SOON,
     &SECRET_EXPIRED,
+    &CERTIFICATE_UNUSABLE,
     &EMPTY_CALENDAR_GUARD,
     &CURSOR_RESET,
     &SINK_FAILED,
     &SINK_REJECTED,
     &PLUGIN_REFUSED,
+    &ROOM_LIST_NOT_FOUND,
+    &CALENDAR_NOT_FOUND,
+    &STATE_FAILED,
     &INTERNAL,
 ];

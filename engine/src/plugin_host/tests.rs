@@ -1,0 +1,154 @@
+use super::*;
+use calpump_plugin::{Batch, BatchKind, SCHEMA_VERSION, SinkResult, Window};
+use calpump_plugin::{Sink, SinkError};
+use chrono::{TimeZone, Utc};
+
+struct Probe;
+
+impl Sink for Probe {
+    const NAME: &'static str = "probe";
+    const VERSION: &'static str = "0.1.0";
+    const CONFIG_SCHEMA: &'static str = r#"{"type":"object","required":["mode"]}"#;
+
+    fn check(config: &serde_json::Value) -> Result<Vec<String>, SinkError> {
+        match config.get("mode").and_then(|m| m.as_str()) {
+            Some(_) => Ok(vec!["probe is for tests".into()]),
+            None => Err(SinkError::config("`mode` is required")),
+        }
+    }
+
+    fn create(config: serde_json::Value) -> Result<Self, SinkError> {
+        if config.get("mode").and_then(|m| m.as_str()) == Some("refuse") {
+            return Err(SinkError::config("cannot create in mode refuse"));
+        }
+        Ok(Probe)
+    }
+
+    fn write_batch(&self, batch: Batch) -> Result<SinkResult, SinkError> {
+        match batch.route.as_str() {
+            "panic" => panic!("probe exploded"),
+            "slow" => {
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok(SinkResult::all_accepted(&batch))
+            }
+            "busy" => Err(SinkError::retryable("busy, try later")),
+            _ => Ok(SinkResult::all_accepted(&batch)),
+        }
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+calpump_plugin::sink_table!(Probe);
+
+fn batch(route: &str) -> Batch {
+    let t = Utc
+        .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+        .single()
+        .expect("time");
+    Batch {
+        schema_version: SCHEMA_VERSION,
+        run_id: "r".into(),
+        route: route.into(),
+        mailbox: "room@contoso.com".into(),
+        mailbox_name: None,
+        calendar: "default".into(),
+        kind: BatchKind::Delta,
+        window: Window { start: t, end: t },
+        upserts: vec![],
+        deletes: vec![calpump_plugin::EventKey::from_stored("ev1-a")],
+        complete: false,
+    }
+}
+
+#[tokio::test]
+async fn builtin_registers_checks_creates_and_maps_statuses() {
+    let mut registry = PluginRegistry::new();
+    registry.register_builtin(sink_table()).expect("register");
+    let clash = registry.register_builtin(sink_table()).expect_err("clash");
+    assert!(matches!(clash, PluginError::NameClash { .. }));
+    assert!(clash.to_string().contains("`probe`"));
+
+    let info = registry.get("probe").expect("info");
+    assert_eq!(info.origin, PluginOrigin::Builtin);
+    assert_eq!(info.config_schema["required"][0], "mode");
+
+    let warnings = registry
+        .check("probe", &serde_json::json!({"mode": "x"}))
+        .expect("check");
+    assert_eq!(warnings, vec!["probe is for tests".to_string()]);
+    let err = registry
+        .check("probe", &serde_json::json!({}))
+        .expect_err("bad config");
+    assert_eq!(err.kind, SinkCallErrorKind::Config);
+    assert!(err.message.contains("`mode` is required"));
+    let unknown = registry
+        .check("nope", &serde_json::json!({}))
+        .expect_err("unknown");
+    assert!(unknown.message.contains("known: probe"));
+
+    let refused = registry
+        .create_sink(
+            "s",
+            "probe",
+            serde_json::json!({"mode": "refuse"}),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect_err("create refused");
+    assert_eq!(refused.kind, SinkCallErrorKind::Config);
+
+    let sink = registry
+        .create_sink(
+            "s",
+            "probe",
+            serde_json::json!({"mode": "x"}),
+            Duration::from_millis(1000),
+        )
+        .await
+        .expect("create");
+    let result = sink.write_batch(&batch("ok")).await.expect("write");
+    assert_eq!(result.accepted.len(), 1);
+    sink.flush().await.expect("flush");
+
+    let busy = sink.write_batch(&batch("busy")).await.expect_err("busy");
+    assert!(busy.is_retryable());
+
+    let panic = sink.write_batch(&batch("panic")).await.expect_err("panic");
+    assert_eq!(panic.kind, SinkCallErrorKind::Fatal);
+    assert!(
+        panic.message.contains("plugin panicked: probe exploded"),
+        "{panic}"
+    );
+
+    let slow = sink.write_batch(&batch("slow")).await.expect_err("timeout");
+    assert_eq!(slow.kind, SinkCallErrorKind::Timeout);
+
+    // The instance still works after a panic and a timeout.
+    sink.write_batch(&batch("ok")).await.expect("still alive");
+}
+
+#[test]
+fn a_missing_directory_and_a_non_plugin_file_are_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut registry = PluginRegistry::new();
+    let errors = registry.load_dir(&dir.path().join("missing"));
+    assert!(matches!(errors[0], PluginError::Directory { .. }));
+
+    let fake = dir.path().join("libfake.so");
+    std::fs::write(&fake, b"not an ELF file").expect("write");
+    let errors = registry.load_dir(dir.path());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].to_string().contains("libfake.so"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(registry.refused().len(), 1);
+    assert_eq!(registry.refused()[0].diagnostic.code(), "plugin.Refused");
+    // Looking at the same file twice does not record it twice.
+    registry.load_dir(dir.path());
+    assert_eq!(registry.refused().len(), 1);
+}

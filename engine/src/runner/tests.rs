@@ -1,0 +1,398 @@
+use super::*;
+use crate::config::WindowConfig;
+use crate::plugin_host::PluginRegistry;
+use crate::source::{MailboxKind, SourceError};
+use crate::state::SqliteStateStore;
+use crate::testing::{FailPlan, MemorySource, MemoryStore, fixed_base, make_event, sink_table};
+
+fn route(name: &str, mailboxes: &[&str], sinks: &[&str]) -> RouteConfig {
+    RouteConfig {
+        name: name.into(),
+        profile: "p".into(),
+        shadow_profile: None,
+        mailboxes: mailboxes.iter().map(|s| s.to_string()).collect(),
+        room_lists: vec![],
+        calendars: CalendarSelection::Default,
+        window: WindowConfig {
+            past_days: 1,
+            future_days: 7,
+        },
+        interval: Duration::from_secs(60),
+        sinks: sinks.iter().map(|s| s.to_string()).collect(),
+        concurrency: 2,
+        empty_guard: true,
+    }
+}
+
+async fn sink(store: &str) -> SinkHandle {
+    let mut registry = PluginRegistry::new();
+    registry.register_builtin(sink_table()).expect("register");
+    registry
+        .create_sink(
+            store,
+            "memory",
+            serde_json::json!({ "store": store }),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("create")
+}
+
+fn opts() -> RunOptions {
+    RunOptions {
+        now: Some(fixed_base() + chrono::Duration::days(2)),
+        retry: RetryPolicy {
+            attempts: 3,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        },
+        ..RunOptions::default()
+    }
+}
+
+fn rooms(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|m| format!("room-{m:02}@example.test"))
+        .collect()
+}
+
+async fn setup(
+    store: &str,
+    mailboxes: usize,
+) -> (
+    Arc<MemorySource>,
+    RouteRuntime,
+    Arc<dyn StateStore>,
+    Arc<MemoryStore>,
+) {
+    let source = Arc::new(MemorySource::generate(
+        "memory",
+        7,
+        mailboxes,
+        12,
+        fixed_base(),
+    ));
+    let addresses = rooms(mailboxes);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let runtime = RouteRuntime {
+        config: route("rooms", &refs, &[store]),
+        source: source.clone(),
+        sinks: vec![sink(store).await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    (source, runtime, state, MemoryStore::named(store))
+}
+
+fn window_of(runtime: &RouteRuntime) -> Window {
+    route_window(&runtime.config, fixed_base() + chrono::Duration::days(2))
+}
+
+#[tokio::test]
+async fn snapshots_then_deltas_reach_the_sink_and_match_the_truth() {
+    let (source, runtime, state, store) = setup("runner-basic", 3).await;
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(report.counts.calendars, 3);
+    let window = window_of(&runtime);
+    assert!(!store.content().is_empty());
+    assert_eq!(store.content(), source.truth(&window));
+    assert!(
+        store
+            .batches()
+            .iter()
+            .all(|b| b.kind == BatchKind::Snapshot && b.complete)
+    );
+    let calendars = state.calendars(Some("rooms")).await.expect("calendars");
+    assert_eq!(calendars.len(), 3);
+    assert!(calendars.iter().all(|(_, s)| s.cursor.is_some()));
+
+    // Changes, including removals named only by item id, arrive as deltas.
+    source.mutate(11, 30, fixed_base());
+    let before = store.batches().len();
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert!(
+        report.counts.deletes > 0,
+        "the mutations removed events: {report:#?}"
+    );
+    let new_batches = &store.batches()[before..];
+    assert!(!new_batches.is_empty());
+    assert!(new_batches.iter().all(|b| b.kind == BatchKind::Delta));
+    assert_eq!(store.content(), source.truth(&window));
+    assert_eq!(store.rows(), store.content().len(), "no key held twice");
+
+    // Nothing changed: no batches at all.
+    let before = store.batches().len();
+    run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(store.batches().len(), before);
+
+    // --full re-reads snapshots and still equals the truth.
+    let full = RunOptions {
+        full: true,
+        ..opts()
+    };
+    run_route(&runtime, state.clone(), &full).await;
+    assert_eq!(store.content(), source.truth(&window));
+    let runs = state.recent_runs(Some("rooms"), 10).await.expect("runs");
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Ok));
+}
+
+#[tokio::test]
+async fn a_calendar_that_suddenly_reads_empty_is_not_applied_without_the_flag() {
+    let (source, runtime, state, store) = setup("runner-guard", 2).await;
+    run_route(&runtime, state.clone(), &opts()).await;
+    let held = store.content().len();
+    assert!(held > 0);
+
+    source.set_reads_empty("room-00@example.test", "default", true);
+    // A full read makes the source answer with a snapshot.
+    let full = RunOptions {
+        full: true,
+        ..opts()
+    };
+    let report = run_route(&runtime, state.clone(), &full).await;
+    let room0 = &report.mailboxes[0];
+    assert_eq!(
+        room0.warnings[0].code(),
+        "sync.EmptyCalendarGuard",
+        "{report:#?}"
+    );
+    assert_eq!(store.content().len(), held, "nothing was removed");
+    let last = store
+        .batches()
+        .into_iter()
+        .rev()
+        .find(|b| b.mailbox == "room-00@example.test")
+        .expect("batch");
+    assert!(!last.complete && last.kind == BatchKind::Snapshot);
+    let status = state.mailbox_status(Some("rooms")).await.expect("status");
+    assert_eq!(
+        status[0].last_warning.as_ref().map(|w| w.code.as_str()),
+        Some("sync.EmptyCalendarGuard")
+    );
+
+    let accept = RunOptions {
+        full: true,
+        accept_empty: true,
+        ..opts()
+    };
+    let report = run_route(&runtime, state.clone(), &accept).await;
+    assert!(report.mailboxes[0].warnings.is_empty());
+    assert!(
+        store.content().len() < held,
+        "with --accept-empty the room's events are gone"
+    );
+    let key = CalendarKey {
+        route: "rooms".into(),
+        mailbox: "room-00@example.test".into(),
+        calendar: "default".into(),
+        backend: "memory".into(),
+    };
+    assert_eq!(
+        state.calendar_state(&key).await.expect("state").event_count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_failing_mailbox_does_not_stop_the_others() {
+    let (source, runtime, state, store) = setup("runner-mailbox", 3).await;
+    source.set_mailbox_failure(
+        "room-01@example.test",
+        Some(SourceError::new(Diagnostic::new(
+            &catalogue::ews::IMPERSONATE_USER_DENIED,
+            "The account does not have permission to impersonate the requested user.",
+        ))),
+    );
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Partial);
+    assert!(report.any_failure());
+    let failed = report
+        .mailboxes
+        .iter()
+        .find(|m| m.address == "room-01@example.test")
+        .expect("mb");
+    assert_eq!(failed.errors[0].code(), "ews.ErrorImpersonateUserDenied");
+    assert_eq!(
+        report
+            .mailboxes
+            .iter()
+            .filter(|m| m.errors.is_empty())
+            .count(),
+        2
+    );
+    let status = state.mailbox_status(Some("rooms")).await.expect("status");
+    let row = status
+        .iter()
+        .find(|s| s.mailbox == "room-01@example.test")
+        .expect("row");
+    assert!(row.failing_since.is_some());
+    assert_eq!(
+        row.last_error.as_ref().map(|e| e.code.as_str()),
+        Some("ews.ErrorImpersonateUserDenied")
+    );
+    assert!(
+        store
+            .batches()
+            .iter()
+            .all(|b| b.mailbox != "room-01@example.test")
+    );
+    assert_eq!(store.batches().len(), 2);
+
+    source.set_mailbox_failure("room-01@example.test", None);
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok);
+    assert_eq!(store.content(), source.truth(&window_of(&runtime)));
+}
+
+#[tokio::test]
+async fn a_sink_failing_on_the_third_batch_keeps_the_cursor_and_the_next_run_catches_up() {
+    let (source, mut runtime, state, store) = setup("runner-third", 5).await;
+    runtime.config.concurrency = 1;
+    store.set_fail(FailPlan {
+        from_batch: Some(3),
+        ..FailPlan::default()
+    });
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.errors[0].code(), "sink.Failed");
+    assert!(report.errors[0].detail().contains("fails on purpose"));
+    let committed = state.calendars(Some("rooms")).await.expect("calendars");
+    assert_eq!(
+        committed.len(),
+        2,
+        "only the calendars before the failure advanced"
+    );
+
+    source.mutate(5, 20, fixed_base());
+    store.set_fail(FailPlan::default());
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(store.content(), source.truth(&window_of(&runtime)));
+    assert_eq!(store.rows(), store.content().len());
+    assert_eq!(
+        state
+            .calendars(Some("rooms"))
+            .await
+            .expect("calendars")
+            .len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn retryable_items_are_resent_and_rejected_items_recorded() {
+    let source = Arc::new(MemorySource::new("memory"));
+    source.add_mailbox("a@example.test", Some("A"), MailboxKind::Room);
+    let t = fixed_base() + chrono::Duration::days(2) + chrono::Duration::hours(9);
+    for (i, subject) in ["plain", "flaky one", "poison pill"].iter().enumerate() {
+        let id = format!("i{i}");
+        let e = make_event(
+            "a@example.test",
+            "default",
+            i as u64,
+            &id,
+            subject,
+            t,
+            t + chrono::Duration::hours(1),
+        )
+        .expect("event");
+        source.put(&id, e);
+    }
+    let runtime = RouteRuntime {
+        config: route("items", &["a@example.test"], &["runner-items"]),
+        source: source.clone(),
+        sinks: vec![sink("runner-items").await],
+    };
+    let store = MemoryStore::named("runner-items");
+    store.set_fail(FailPlan {
+        reject_subject: Some("poison".into()),
+        retry_subject_once: Some("flaky".into()),
+        ..FailPlan::default()
+    });
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(report.counts.rejected, 1);
+    assert_eq!(
+        store.content().len(),
+        2,
+        "plain and flaky (after a retry) are in"
+    );
+    let batches = store.batches();
+    assert_eq!(batches.len(), 2);
+    assert_eq!(
+        (batches[1].kind, batches[1].upserts),
+        (BatchKind::Delta, 1),
+        "the retry carries only the flaky item"
+    );
+    let rejections = state.rejections(Some("items")).await.expect("rejections");
+    assert_eq!(rejections.len(), 1);
+    assert!(rejections[0].reason.contains("poison"));
+}
+
+#[tokio::test]
+async fn room_lists_are_resolved_by_name_and_unknown_lists_are_reported() {
+    let source = Arc::new(MemorySource::generate("memory", 3, 3, 4, fixed_base()));
+    source.add_room_list(
+        "building-a@example.test",
+        "Building A",
+        &["room-00@example.test", "room-02@example.test"],
+    );
+    let mut config = route("lists", &["room-00@example.test"], &["runner-lists"]);
+    config.room_lists = vec!["building a".into(), "Building Z".into()];
+    let runtime = RouteRuntime {
+        config,
+        source: source.clone(),
+        sinks: vec![sink("runner-lists").await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    let addresses: Vec<&str> = report
+        .mailboxes
+        .iter()
+        .map(|m| m.address.as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        vec!["room-00@example.test", "room-02@example.test"]
+    );
+    assert_eq!(report.errors[0].code(), "sync.RoomListNotFound");
+    assert!(report.errors[0].detail().contains("Building A"));
+}
+
+#[tokio::test]
+async fn shutdown_stops_between_batches_without_committing_unfinished_calendars() {
+    let source = Arc::new(
+        MemorySource::generate("memory", 9, 6, 5, fixed_base())
+            .with_batch_delay(Duration::from_millis(30)),
+    );
+    let addresses = rooms(6);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let mut config = route("stop", &refs, &["runner-stop"]);
+    config.concurrency = 1;
+    let runtime = RouteRuntime {
+        config,
+        source: source.clone(),
+        sinks: vec![sink("runner-stop").await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let options = RunOptions { shutdown, ..opts() };
+    let run = tokio::spawn({
+        let state = state.clone();
+        async move { run_route(&runtime, state, &options).await }
+    });
+    tokio::time::sleep(Duration::from_millis(75)).await;
+    trigger.trigger();
+    let report = run.await.expect("join");
+    assert_eq!(report.status, RunStatus::Cancelled);
+    let committed = state
+        .calendars(Some("stop"))
+        .await
+        .expect("calendars")
+        .len();
+    assert!(committed < 6, "stopped early ({committed} committed)");
+    assert_eq!(committed as u64, report.counts.calendars);
+}

@@ -1,0 +1,313 @@
+//! The state store: cursors, the item index, run history, mailbox status and rejected events.
+//!
+//! [`StateStore`] is async and backend-neutral; [`SqliteStateStore`] is the embedded default.
+//! The design plans a PostgreSQL implementation later (several `calpump run` instances sharing
+//! one state and claiming work items by lease), so nothing here assumes one process or SQLite.
+//!
+//! Invariants:
+//! * A calendar's commit ([`CalendarCommit`]: cursor, item index changes, event count) is one
+//!   transaction. A crash before it leaves the previous cursor, so the next run re-delivers.
+//! * Everything is keyed by [`CalendarKey`] = (route, mailbox, calendar, backend): a route that
+//!   switches backend starts with fresh cursors and index, and its sinks dedupe by event key.
+
+mod sqlite;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use calpump_plugin::EventKey;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::source::Cursor;
+
+pub use sqlite::SqliteStateStore;
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state store {location}: {source}")]
+    Database {
+        location: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("state store {location}: migration {version} ({name}) failed: {source}")]
+    Migration {
+        location: String,
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "state store {location} was written by a newer calpump (schema version {found}, this one knows up to {known}); upgrade calpump"
+    )]
+    TooNew {
+        location: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("state store holds an unreadable value in {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+/// One calendar of one mailbox as read by one route through one backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CalendarKey {
+    pub route: String,
+    /// Lower-case SMTP address.
+    pub mailbox: String,
+    /// Neutral calendar path.
+    pub calendar: String,
+    pub backend: String,
+}
+
+/// What the runner needs to know about a calendar before syncing it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalendarState {
+    pub cursor: Option<Cursor>,
+    /// Events in the item index after the last commit (the empty-calendar guard compares a new
+    /// snapshot with it).
+    pub event_count: u64,
+    pub last_commit: Option<DateTime<Utc>>,
+}
+
+/// How a commit changes a calendar's item index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexChange {
+    /// A complete snapshot: the index becomes exactly these (item id, key) pairs.
+    Replace(Vec<(String, EventKey)>),
+    /// A delta (or an incomplete snapshot): add or update these, remove those keys.
+    Update {
+        upserts: Vec<(String, EventKey)>,
+        removed: Vec<EventKey>,
+    },
+}
+
+/// One calendar's commit, applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct CalendarCommit {
+    pub key: CalendarKey,
+    /// The new cursor; `None` removes the stored one (the next run reads in full).
+    pub cursor: Option<Cursor>,
+    pub index: IndexChange,
+    pub at: DateTime<Utc>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Every mailbox synced.
+    Ok,
+    /// Some mailboxes failed; the others synced.
+    Partial,
+    /// The route stopped (a fatal sink error, no mailbox could be listed).
+    Failed,
+    /// Stopped by a shutdown signal after the batch in flight.
+    Cancelled,
+    /// The process died while the run was going on (found at the next start).
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "running" => RunStatus::Running,
+            "ok" => RunStatus::Ok,
+            "partial" => RunStatus::Partial,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            _ => RunStatus::Interrupted,
+        }
+    }
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub mailboxes: u64,
+    pub calendars: u64,
+    pub upserts: u64,
+    pub deletes: u64,
+    pub rejected: u64,
+    pub errors: u64,
+}
+
+/// One row of run history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub route: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub counts: RunCounts,
+    /// Diagnostic codes and details of the run's errors (at most a few dozen).
+    pub errors: Vec<ErrorRecord>,
+}
+
+/// A diagnostic as stored: code and detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub code: String,
+    pub detail: String,
+    /// The mailbox it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+}
+
+impl ErrorRecord {
+    pub fn from_diagnostic(d: &crate::diagnostics::Diagnostic, mailbox: Option<&str>) -> Self {
+        Self {
+            code: d.code().to_string(),
+            detail: d.detail().to_string(),
+            mailbox: mailbox.map(str::to_string),
+        }
+    }
+}
+
+/// The sync health of one mailbox of one route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxStatus {
+    pub route: String,
+    pub mailbox: String,
+    pub name: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// When the current streak of failures began (`None` when the last attempt succeeded).
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_error: Option<ErrorRecord>,
+    /// The last warning (e.g. the empty-calendar guard held back deletes).
+    pub last_warning: Option<ErrorRecord>,
+}
+
+impl MailboxStatus {
+    /// As the sinks' ticks carry it.
+    pub fn health(&self) -> calpump_plugin::MailboxHealth {
+        calpump_plugin::MailboxHealth {
+            route: self.route.clone(),
+            mailbox: self.mailbox.clone(),
+            mailbox_name: self.name.clone(),
+            last_success: self.last_success,
+            failing_since: self.failing_since,
+            last_error: self.last_error.as_ref().map(|e| e.code.clone()),
+        }
+    }
+}
+
+/// An event a sink will not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub route: String,
+    pub sink: String,
+    pub mailbox: String,
+    pub calendar: String,
+    pub key: EventKey,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a mailbox's attempt ended with.
+#[derive(Debug, Clone)]
+pub enum MailboxOutcome {
+    Success { warning: Option<ErrorRecord> },
+    Failure(ErrorRecord),
+}
+
+/// The state store. See the module documentation.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The stored cursor and counts of a calendar.
+    async fn calendar_state(&self, key: &CalendarKey) -> Result<CalendarState, StateError>;
+
+    /// Maps source item ids to event keys through the item index; unknown ids are absent.
+    async fn resolve_items(
+        &self,
+        key: &CalendarKey,
+        item_ids: &[String],
+    ) -> Result<HashMap<String, EventKey>, StateError>;
+
+    /// Applies one calendar's commit in one transaction.
+    async fn commit_calendar(&self, commit: &CalendarCommit) -> Result<(), StateError>;
+
+    /// Records the start of a run.
+    async fn begin_run(
+        &self,
+        id: &str,
+        route: &str,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StateError>;
+
+    /// Records the end of a run.
+    async fn finish_run(
+        &self,
+        id: &str,
+        finished_at: DateTime<Utc>,
+        status: RunStatus,
+        counts: &RunCounts,
+        errors: &[ErrorRecord],
+    ) -> Result<(), StateError>;
+
+    /// Marks runs still `running` as `interrupted` (the process died during them). Call once at
+    /// start-up, before new runs begin. Returns how many were marked.
+    async fn mark_interrupted_runs(&self) -> Result<u64, StateError>;
+
+    /// The most recent runs, newest first (of one route, or all).
+    async fn recent_runs(
+        &self,
+        route: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StateError>;
+
+    /// Records how a mailbox's attempt ended.
+    async fn record_mailbox(
+        &self,
+        route: &str,
+        mailbox: &str,
+        name: Option<&str>,
+        at: DateTime<Utc>,
+        outcome: &MailboxOutcome,
+    ) -> Result<(), StateError>;
+
+    /// Mailbox status rows (of one route, or all), by route and address.
+    async fn mailbox_status(&self, route: Option<&str>) -> Result<Vec<MailboxStatus>, StateError>;
+
+    /// Records rejected events (replacing an earlier rejection of the same key by the same sink)
+    /// and forgets rejections of `accepted` keys.
+    async fn record_rejections(
+        &self,
+        route: &str,
+        sink: &str,
+        rejected: &[Rejection],
+        accepted: &[EventKey],
+    ) -> Result<(), StateError>;
+
+    /// Current rejections (of one route, or all).
+    async fn rejections(&self, route: Option<&str>) -> Result<Vec<Rejection>, StateError>;
+
+    /// Every calendar with a stored cursor or index (for tests and `status`).
+    async fn calendars(
+        &self,
+        route: Option<&str>,
+    ) -> Result<Vec<(CalendarKey, CalendarState)>, StateError>;
+
+    /// The whole item index of a calendar, by item id.
+    async fn item_index(&self, key: &CalendarKey) -> Result<HashMap<String, EventKey>, StateError>;
+
+    /// Closes connections after pending writes (shutdown).
+    async fn close(&self);
+}

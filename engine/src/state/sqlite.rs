@@ -1,0 +1,856 @@
+//! The embedded SQLite state store: WAL journal, `synchronous = FULL`, versioned migrations
+//! embedded in the binary and recorded in `schema_migrations`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use calpump_plugin::EventKey;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Row as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use super::{
+    CalendarCommit, CalendarKey, CalendarState, ErrorRecord, IndexChange, MailboxOutcome,
+    MailboxStatus, Rejection, RunCounts, RunRecord, RunStatus, StateError, StateStore,
+};
+use crate::source::Cursor;
+
+/// The migrations, in order. Append only; never edit a released one.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// The SQLite state store.
+#[derive(Debug, Clone)]
+pub struct SqliteStateStore {
+    pool: SqlitePool,
+    location: String,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl SqliteStateStore {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StateError> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        Self::connect(options, path.display().to_string()).await
+    }
+
+    /// An in-memory store (tests).
+    pub async fn in_memory() -> Result<Self, StateError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(|source| {
+            StateError::Database {
+                location: ":memory:".into(),
+                source,
+            }
+        })?;
+        Self::connect(options, ":memory:".into()).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, location: String) -> Result<Self, StateError> {
+        let in_memory = location == ":memory:";
+        let pool = SqlitePoolOptions::new()
+            // One connection for `:memory:` (each connection would be its own database).
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| StateError::Database {
+                location: location.clone(),
+                source,
+            })?;
+        let store = Self { pool, location };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The file (or `:memory:`) this store lives in.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The path form of [`Self::location`].
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(&self.location)
+    }
+
+    fn db(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
+        move |source| StateError::Database {
+            location: self.location.clone(),
+            source,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StateError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(self.db())?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.db())?
+            .try_get(0)
+            .map_err(self.db())?;
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if current > known {
+            return Err(StateError::TooNew {
+                location: self.location.clone(),
+                found: current,
+                known,
+            });
+        }
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            let fail = |source| StateError::Migration {
+                location: self.location.clone(),
+                version,
+                name,
+                source,
+            };
+            let mut tx = self.pool.begin().await.map_err(fail)?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            tracing::debug!(store = %self.location, version, name, "state store migrated");
+        }
+        Ok(())
+    }
+
+    /// The applied schema version.
+    pub async fn schema_version(&self) -> Result<i64, StateError> {
+        sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.db())?
+            .try_get(0)
+            .map_err(self.db())
+    }
+}
+
+fn calendar_state(row: &SqliteRow) -> Result<CalendarState, StateError> {
+    let cursor_json: Option<String> = row.try_get("cursor_json").unwrap_or(None);
+    let cursor = match cursor_json {
+        Some(json) => {
+            Some(
+                serde_json::from_str::<Cursor>(&json).map_err(|e| StateError::Corrupt {
+                    what: "calendars.cursor_json",
+                    detail: e.to_string(),
+                })?,
+            )
+        }
+        None => None,
+    };
+    let count: i64 = row.try_get("event_count").unwrap_or(0);
+    Ok(CalendarState {
+        cursor,
+        event_count: count.max(0) as u64,
+        last_commit: parse_ts(row.try_get("last_commit").unwrap_or(None)),
+    })
+}
+
+fn error_record(code: Option<String>, detail: Option<String>) -> Option<ErrorRecord> {
+    code.map(|code| ErrorRecord {
+        code,
+        detail: detail.unwrap_or_default(),
+        mailbox: None,
+    })
+}
+
+#[async_trait]
+impl StateStore for SqliteStateStore {
+    async fn calendar_state(&self, key: &CalendarKey) -> Result<CalendarState, StateError> {
+        let row = sqlx::query(
+            "SELECT cursor_json, event_count, last_commit FROM calendars
+             WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ?",
+        )
+        .bind(&key.route)
+        .bind(&key.mailbox)
+        .bind(&key.calendar)
+        .bind(&key.backend)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.db())?;
+        match row {
+            Some(row) => calendar_state(&row),
+            None => Ok(CalendarState::default()),
+        }
+    }
+
+    async fn resolve_items(
+        &self,
+        key: &CalendarKey,
+        item_ids: &[String],
+    ) -> Result<HashMap<String, EventKey>, StateError> {
+        let mut out = HashMap::new();
+        let mut conn = self.pool.acquire().await.map_err(self.db())?;
+        for id in item_ids {
+            let row = sqlx::query(
+                "SELECT event_key FROM item_index
+                 WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ? AND item_id = ?",
+            )
+            .bind(&key.route)
+            .bind(&key.mailbox)
+            .bind(&key.calendar)
+            .bind(&key.backend)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(self.db())?;
+            if let Some(row) = row {
+                let k: String = row.try_get(0).map_err(self.db())?;
+                out.insert(id.clone(), EventKey::from_stored(k));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit_calendar(&self, commit: &CalendarCommit) -> Result<(), StateError> {
+        let key = &commit.key;
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        match &commit.index {
+            IndexChange::Replace(items) => {
+                sqlx::query(
+                    "DELETE FROM item_index WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ?",
+                )
+                .bind(&key.route)
+                .bind(&key.mailbox)
+                .bind(&key.calendar)
+                .bind(&key.backend)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db())?;
+                for (item_id, event_key) in items {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO item_index (route, mailbox, calendar, backend, item_id, event_key)
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&key.route)
+                    .bind(&key.mailbox)
+                    .bind(&key.calendar)
+                    .bind(&key.backend)
+                    .bind(item_id)
+                    .bind(event_key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db())?;
+                }
+            }
+            IndexChange::Update { upserts, removed } => {
+                for event_key in removed {
+                    sqlx::query(
+                        "DELETE FROM item_index
+                         WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ? AND event_key = ?",
+                    )
+                    .bind(&key.route)
+                    .bind(&key.mailbox)
+                    .bind(&key.calendar)
+                    .bind(&key.backend)
+                    .bind(event_key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db())?;
+                }
+                for (item_id, event_key) in upserts {
+                    // One key, one item id: an item that got a new id replaces its old row.
+                    sqlx::query(
+                        "DELETE FROM item_index
+                         WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ?
+                           AND event_key = ? AND item_id <> ?",
+                    )
+                    .bind(&key.route)
+                    .bind(&key.mailbox)
+                    .bind(&key.calendar)
+                    .bind(&key.backend)
+                    .bind(event_key.as_str())
+                    .bind(item_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db())?;
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO item_index (route, mailbox, calendar, backend, item_id, event_key)
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&key.route)
+                    .bind(&key.mailbox)
+                    .bind(&key.calendar)
+                    .bind(&key.backend)
+                    .bind(item_id)
+                    .bind(event_key.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db())?;
+                }
+            }
+        }
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM item_index WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ?",
+        )
+        .bind(&key.route)
+        .bind(&key.mailbox)
+        .bind(&key.calendar)
+        .bind(&key.backend)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.db())?
+        .try_get(0)
+        .map_err(self.db())?;
+        let cursor_json = match &commit.cursor {
+            Some(cursor) => {
+                Some(
+                    serde_json::to_string(cursor).map_err(|e| StateError::Corrupt {
+                        what: "cursor",
+                        detail: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO calendars (route, mailbox, calendar, backend, cursor_json, event_count, last_commit)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (route, mailbox, calendar, backend) DO UPDATE SET
+               cursor_json = excluded.cursor_json,
+               event_count = excluded.event_count,
+               last_commit = excluded.last_commit",
+        )
+        .bind(&key.route)
+        .bind(&key.mailbox)
+        .bind(&key.calendar)
+        .bind(&key.backend)
+        .bind(cursor_json)
+        .bind(count)
+        .bind(ts(commit.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db())?;
+        tx.commit().await.map_err(self.db())
+    }
+
+    async fn begin_run(
+        &self,
+        id: &str,
+        route: &str,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        sqlx::query("INSERT INTO runs (id, route, started_at, status) VALUES (?, ?, ?, 'running')")
+            .bind(id)
+            .bind(route)
+            .bind(ts(started_at))
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    async fn finish_run(
+        &self,
+        id: &str,
+        finished_at: DateTime<Utc>,
+        status: RunStatus,
+        counts: &RunCounts,
+        errors: &[ErrorRecord],
+    ) -> Result<(), StateError> {
+        let errors_json = serde_json::to_string(&errors.iter().take(50).collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "UPDATE runs SET finished_at = ?, status = ?, mailboxes = ?, calendars = ?, upserts = ?,
+               deletes = ?, rejected = ?, errors = ?, errors_json = ? WHERE id = ?",
+        )
+        .bind(ts(finished_at))
+        .bind(status.as_str())
+        .bind(counts.mailboxes as i64)
+        .bind(counts.calendars as i64)
+        .bind(counts.upserts as i64)
+        .bind(counts.deletes as i64)
+        .bind(counts.rejected as i64)
+        .bind(counts.errors as i64)
+        .bind(errors_json)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    async fn mark_interrupted_runs(&self) -> Result<u64, StateError> {
+        let done = sqlx::query("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(done.rows_affected())
+    }
+
+    async fn recent_runs(
+        &self,
+        route: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StateError> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs WHERE (?1 IS NULL OR route = ?1)
+             ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+        )
+        .bind(route)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
+        rows.iter()
+            .map(|row| {
+                let get = |col: &str| row.try_get::<i64, _>(col).unwrap_or(0).max(0) as u64;
+                let errors_json: String = row.try_get("errors_json").unwrap_or_default();
+                Ok(RunRecord {
+                    id: row.try_get("id").map_err(self.db())?,
+                    route: row.try_get("route").map_err(self.db())?,
+                    started_at: parse_ts(row.try_get("started_at").ok()).unwrap_or_default(),
+                    finished_at: parse_ts(row.try_get("finished_at").unwrap_or(None)),
+                    status: RunStatus::parse(
+                        &row.try_get::<String, _>("status").unwrap_or_default(),
+                    ),
+                    counts: RunCounts {
+                        mailboxes: get("mailboxes"),
+                        calendars: get("calendars"),
+                        upserts: get("upserts"),
+                        deletes: get("deletes"),
+                        rejected: get("rejected"),
+                        errors: get("errors"),
+                    },
+                    errors: serde_json::from_str(&errors_json).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_mailbox(
+        &self,
+        route: &str,
+        mailbox: &str,
+        name: Option<&str>,
+        at: DateTime<Utc>,
+        outcome: &MailboxOutcome,
+    ) -> Result<(), StateError> {
+        let at = ts(at);
+        match outcome {
+            MailboxOutcome::Success { warning } => {
+                sqlx::query(
+                    "INSERT INTO mailbox_status (route, mailbox, name, last_attempt, last_success,
+                        failing_since, last_error_code, last_error_detail, last_warning_code, last_warning_detail)
+                     VALUES (?1, ?2, ?3, ?4, ?4, NULL, NULL, NULL, ?5, ?6)
+                     ON CONFLICT (route, mailbox) DO UPDATE SET
+                        name = COALESCE(excluded.name, mailbox_status.name),
+                        last_attempt = excluded.last_attempt,
+                        last_success = excluded.last_success,
+                        failing_since = NULL,
+                        last_warning_code = COALESCE(excluded.last_warning_code, mailbox_status.last_warning_code),
+                        last_warning_detail = COALESCE(excluded.last_warning_detail, mailbox_status.last_warning_detail)",
+                )
+                .bind(route)
+                .bind(mailbox)
+                .bind(name)
+                .bind(&at)
+                .bind(warning.as_ref().map(|w| w.code.clone()))
+                .bind(warning.as_ref().map(|w| w.detail.clone()))
+                .execute(&self.pool)
+                .await
+                .map_err(self.db())?;
+            }
+            MailboxOutcome::Failure(error) => {
+                sqlx::query(
+                    "INSERT INTO mailbox_status (route, mailbox, name, last_attempt, last_success,
+                        failing_since, last_error_code, last_error_detail)
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?4, ?5, ?6)
+                     ON CONFLICT (route, mailbox) DO UPDATE SET
+                        name = COALESCE(excluded.name, mailbox_status.name),
+                        last_attempt = excluded.last_attempt,
+                        failing_since = COALESCE(mailbox_status.failing_since, excluded.failing_since),
+                        last_error_code = excluded.last_error_code,
+                        last_error_detail = excluded.last_error_detail",
+                )
+                .bind(route)
+                .bind(mailbox)
+                .bind(name)
+                .bind(&at)
+                .bind(&error.code)
+                .bind(&error.detail)
+                .execute(&self.pool)
+                .await
+                .map_err(self.db())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn mailbox_status(&self, route: Option<&str>) -> Result<Vec<MailboxStatus>, StateError> {
+        let rows = sqlx::query(
+            "SELECT * FROM mailbox_status WHERE (?1 IS NULL OR route = ?1) ORDER BY route, mailbox",
+        )
+        .bind(route)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
+        rows.iter()
+            .map(|row| {
+                let opt = |col: &str| row.try_get::<Option<String>, _>(col).unwrap_or(None);
+                Ok(MailboxStatus {
+                    route: row.try_get("route").map_err(self.db())?,
+                    mailbox: row.try_get("mailbox").map_err(self.db())?,
+                    name: opt("name"),
+                    last_attempt: parse_ts(opt("last_attempt")),
+                    last_success: parse_ts(opt("last_success")),
+                    failing_since: parse_ts(opt("failing_since")),
+                    last_error: if opt("failing_since").is_some() {
+                        error_record(opt("last_error_code"), opt("last_error_detail"))
+                    } else {
+                        None
+                    },
+                    last_warning: error_record(
+                        opt("last_warning_code"),
+                        opt("last_warning_detail"),
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_rejections(
+        &self,
+        route: &str,
+        sink: &str,
+        rejected: &[Rejection],
+        accepted: &[EventKey],
+    ) -> Result<(), StateError> {
+        if rejected.is_empty() && accepted.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        for key in accepted {
+            sqlx::query("DELETE FROM rejections WHERE route = ? AND sink = ? AND event_key = ?")
+                .bind(route)
+                .bind(sink)
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db())?;
+        }
+        for r in rejected {
+            sqlx::query(
+                "INSERT OR REPLACE INTO rejections (route, sink, event_key, mailbox, calendar, reason, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(route)
+            .bind(sink)
+            .bind(r.key.as_str())
+            .bind(&r.mailbox)
+            .bind(&r.calendar)
+            .bind(&r.reason)
+            .bind(ts(r.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())
+    }
+
+    async fn rejections(&self, route: Option<&str>) -> Result<Vec<Rejection>, StateError> {
+        let rows = sqlx::query(
+            "SELECT * FROM rejections WHERE (?1 IS NULL OR route = ?1) ORDER BY route, sink, event_key",
+        )
+        .bind(route)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
+        rows.iter()
+            .map(|row| {
+                Ok(Rejection {
+                    route: row.try_get("route").map_err(self.db())?,
+                    sink: row.try_get("sink").map_err(self.db())?,
+                    mailbox: row.try_get("mailbox").map_err(self.db())?,
+                    calendar: row.try_get("calendar").map_err(self.db())?,
+                    key: EventKey::from_stored(
+                        row.try_get::<String, _>("event_key").map_err(self.db())?,
+                    ),
+                    reason: row.try_get("reason").map_err(self.db())?,
+                    at: parse_ts(row.try_get("at").ok()).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn calendars(
+        &self,
+        route: Option<&str>,
+    ) -> Result<Vec<(CalendarKey, CalendarState)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT * FROM calendars WHERE (?1 IS NULL OR route = ?1)
+             ORDER BY route, mailbox, calendar, backend",
+        )
+        .bind(route)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
+        rows.iter()
+            .map(|row| {
+                let key = CalendarKey {
+                    route: row.try_get("route").map_err(self.db())?,
+                    mailbox: row.try_get("mailbox").map_err(self.db())?,
+                    calendar: row.try_get("calendar").map_err(self.db())?,
+                    backend: row.try_get("backend").map_err(self.db())?,
+                };
+                Ok((key, calendar_state(row)?))
+            })
+            .collect()
+    }
+
+    async fn item_index(&self, key: &CalendarKey) -> Result<HashMap<String, EventKey>, StateError> {
+        let rows = sqlx::query(
+            "SELECT item_id, event_key FROM item_index
+             WHERE route = ? AND mailbox = ? AND calendar = ? AND backend = ?",
+        )
+        .bind(&key.route)
+        .bind(&key.mailbox)
+        .bind(&key.calendar)
+        .bind(&key.backend)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String, _>(0).map_err(self.db())?,
+                    EventKey::from_stored(row.try_get::<String, _>(1).map_err(self.db())?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calpump_plugin::Window;
+
+    fn key(calendar: &str) -> CalendarKey {
+        CalendarKey {
+            route: "rooms".into(),
+            mailbox: "room-1@contoso.com".into(),
+            calendar: calendar.into(),
+            backend: "graph".into(),
+        }
+    }
+
+    fn cursor(value: &str) -> Cursor {
+        let t = Utc::now();
+        Cursor {
+            value: value.into(),
+            window: Window { start: t, end: t },
+        }
+    }
+
+    fn k(s: &str) -> EventKey {
+        EventKey::from_stored(s)
+    }
+
+    #[tokio::test]
+    async fn commits_replace_and_update_the_index_atomically_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.db");
+        let store = SqliteStateStore::open(&path).await.expect("open");
+        assert_eq!(store.schema_version().await.expect("version"), 1);
+        assert_eq!(
+            store.calendar_state(&key("default")).await.expect("state"),
+            CalendarState::default()
+        );
+
+        store
+            .commit_calendar(&CalendarCommit {
+                key: key("default"),
+                cursor: Some(cursor("c1")),
+                index: IndexChange::Replace(vec![
+                    ("i1".into(), k("ev1-a")),
+                    ("i2".into(), k("ev1-b")),
+                ]),
+                at: Utc::now(),
+            })
+            .await
+            .expect("commit");
+        store
+            .commit_calendar(&CalendarCommit {
+                key: key("default"),
+                cursor: Some(cursor("c2")),
+                index: IndexChange::Update {
+                    upserts: vec![("i3".into(), k("ev1-c")), ("i2-new".into(), k("ev1-b"))],
+                    removed: vec![k("ev1-a")],
+                },
+                at: Utc::now(),
+            })
+            .await
+            .expect("commit");
+        store.close().await;
+
+        let store = SqliteStateStore::open(&path).await.expect("reopen");
+        let state = store.calendar_state(&key("default")).await.expect("state");
+        assert_eq!(state.cursor.map(|c| c.value).as_deref(), Some("c2"));
+        assert_eq!(state.event_count, 2);
+        let resolved = store
+            .resolve_items(
+                &key("default"),
+                &["i1".into(), "i2".into(), "i2-new".into(), "i3".into()],
+            )
+            .await
+            .expect("resolve");
+        assert_eq!(resolved.len(), 2, "{resolved:?}");
+        assert_eq!(resolved["i3"], k("ev1-c"));
+        assert_eq!(resolved["i2-new"], k("ev1-b"));
+        // Another calendar is untouched.
+        assert_eq!(
+            store
+                .calendar_state(&key("other"))
+                .await
+                .expect("state")
+                .event_count,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn runs_mailboxes_and_rejections() {
+        let store = SqliteStateStore::in_memory().await.expect("open");
+        let t0 = Utc::now();
+        store.begin_run("r1", "rooms", t0).await.expect("begin");
+        store
+            .begin_run("r2", "rooms", t0 + chrono::Duration::seconds(1))
+            .await
+            .expect("begin");
+        let counts = RunCounts {
+            upserts: 3,
+            ..RunCounts::default()
+        };
+        store
+            .finish_run("r1", t0, RunStatus::Ok, &counts, &[])
+            .await
+            .expect("finish");
+        assert_eq!(store.mark_interrupted_runs().await.expect("mark"), 1);
+        let runs = store.recent_runs(Some("rooms"), 10).await.expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].id, "r2");
+        assert_eq!(runs[0].status, RunStatus::Interrupted);
+        assert_eq!(runs[1].counts.upserts, 3);
+
+        let fail = ErrorRecord {
+            code: "ews.ErrorImpersonateUserDenied".into(),
+            detail: "denied".into(),
+            mailbox: None,
+        };
+        store
+            .record_mailbox(
+                "rooms",
+                "a@x.com",
+                Some("A"),
+                t0,
+                &MailboxOutcome::Failure(fail.clone()),
+            )
+            .await
+            .expect("fail");
+        store
+            .record_mailbox(
+                "rooms",
+                "a@x.com",
+                None,
+                t0 + chrono::Duration::seconds(5),
+                &MailboxOutcome::Failure(fail),
+            )
+            .await
+            .expect("fail again");
+        let status = store.mailbox_status(None).await.expect("status");
+        assert_eq!(
+            status[0].failing_since,
+            parse_ts(Some(ts(t0))),
+            "the streak's start is kept"
+        );
+        assert_eq!(status[0].name.as_deref(), Some("A"));
+        assert_eq!(
+            status[0].health().last_error.as_deref(),
+            Some("ews.ErrorImpersonateUserDenied")
+        );
+        store
+            .record_mailbox(
+                "rooms",
+                "a@x.com",
+                None,
+                t0,
+                &MailboxOutcome::Success { warning: None },
+            )
+            .await
+            .expect("ok");
+        let status = store.mailbox_status(Some("rooms")).await.expect("status");
+        assert!(status[0].failing_since.is_none() && status[0].last_error.is_none());
+        assert!(status[0].last_success.is_some());
+
+        let rejection = Rejection {
+            route: "rooms".into(),
+            sink: "db".into(),
+            mailbox: "a@x.com".into(),
+            calendar: "default".into(),
+            key: k("ev1-z"),
+            reason: "subject too long".into(),
+            at: t0,
+        };
+        store
+            .record_rejections("rooms", "db", &[rejection.clone(), rejection], &[])
+            .await
+            .expect("reject");
+        assert_eq!(store.rejections(None).await.expect("list").len(), 1);
+        store
+            .record_rejections("rooms", "db", &[], &[k("ev1-z")])
+            .await
+            .expect("accept");
+        assert!(store.rejections(None).await.expect("list").is_empty());
+    }
+}

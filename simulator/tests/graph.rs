@@ -1,0 +1,668 @@
+//! Graph: calendarView paging vs truth, delta rounds after changes, $batch, throttling, 410,
+//! extended properties, places, ids, permissions, stats.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use calpump_simulator::{EventChange, Fault, FaultRule, NewEvent, Protocol, catalogue};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+const ROOM: &str = "room-1.02@contoso.com";
+const VIEW: &str = "startDateTime=2025-06-01T00:00:00Z&endDateTime=2025-06-16T00:00:00Z";
+
+async fn all_pages(
+    sim: &calpump_simulator::Simulator,
+    t: &str,
+    url: &str,
+    prefer: &[&str],
+) -> (Vec<Value>, Option<String>, usize) {
+    let mut url = url.to_string();
+    let mut out = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (s, v) = common::get(sim, t, &url, prefer).await;
+        assert_eq!(s, 200, "{v}");
+        pages += 1;
+        out.extend(v["value"].as_array().unwrap().iter().cloned());
+        if let Some(n) = v["@odata.nextLink"].as_str() {
+            url = n.to_string();
+        } else {
+            return (
+                out,
+                v["@odata.deltaLink"].as_str().map(str::to_string),
+                pages,
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn calendar_view_pages_match_truth_and_honour_prefer() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let truth = sim
+        .control()
+        .truth(
+            ROOM,
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let (events, _, pages) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView?{VIEW}"),
+        &["odata.maxpagesize=7"],
+    )
+    .await;
+    assert_eq!(events.len(), truth.len());
+    assert!(pages >= truth.len() / 7);
+    for (e, tr) in events.iter().zip(&truth) {
+        assert_eq!(e["id"], tr.graph_id.as_str());
+        assert_eq!(e["subject"], tr.subject.as_str());
+        assert_eq!(e["iCalUId"], tr.ical_uid.as_str());
+        assert_eq!(e["type"], json!(serde_json::to_value(tr.kind).unwrap()));
+        assert_eq!(e["start"]["timeZone"], "UTC");
+        if !tr.is_all_day {
+            assert_eq!(
+                e["start"]["dateTime"],
+                tr.start.format("%Y-%m-%dT%H:%M:%S.0000000").to_string()
+            );
+        }
+    }
+    // Prefer outlook.timezone, $select, $top and immutable ids.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView?{VIEW}&$select=subject,start&$top=3"),
+        &[
+            "outlook.timezone=\"Pacific Standard Time\"",
+            "IdType=\"ImmutableId\"",
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let first = &v["value"][0];
+    assert_eq!(first["start"]["timeZone"], "Pacific Standard Time");
+    assert!(first.get("end").is_none());
+    assert_eq!(first["id"], truth[0].graph_immutable_id.as_str());
+    assert_eq!(v["value"].as_array().unwrap().len(), 3);
+    // Query option names are case-insensitive; missing window is a 400.
+    let (s, v) = common::get(&sim, &t, &format!("/USERS/{ROOM}/CalendarView?STARTDATETIME=2025-06-01T00:00:00Z&enddatetime=2025-06-02T00:00:00Z"), &[]).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = common::get(&sim, &t, &format!("/users/{ROOM}/calendarView"), &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["code"], "ErrorInvalidParameter");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn delta_rounds_deliver_changes_and_removals() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    let (first, delta, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?{VIEW}"),
+        &["odata.maxpagesize=5"],
+    )
+    .await;
+    let delta = delta.expect("deltaLink after the first round");
+    // Occurrences carry only the reduced property set; series masters are included in full.
+    let occ = first.iter().find(|e| e["type"] == "occurrence").unwrap();
+    let keys: BTreeSet<&str> = occ
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "@odata.etag",
+            "@odata.type",
+            "end",
+            "id",
+            "seriesMasterId",
+            "start",
+            "type"
+        ])
+    );
+    assert!(
+        first
+            .iter()
+            .any(|e| e["type"] == "seriesMaster" && e["recurrence"]["pattern"]["type"].is_string())
+    );
+    let truth = c
+        .truth(
+            ROOM,
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let ids: BTreeSet<String> = first
+        .iter()
+        .filter(|e| e["type"] != "seriesMaster")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, truth.iter().map(|i| i.graph_id.clone()).collect());
+
+    // Nothing changed: the next round is empty.
+    let (none, delta2, _) = all_pages(&sim, &t, &delta, &[]).await;
+    assert!(none.is_empty(), "{none:?}");
+
+    // Changes: a new event, a changed single, a deleted event, an event moved outside the window.
+    let single = truth
+        .iter()
+        .find(|i| i.kind == calpump_simulator::tenant::InstanceKind::SingleInstance)
+        .unwrap()
+        .clone();
+    let other = truth
+        .iter()
+        .filter(|i| i.kind == calpump_simulator::tenant::InstanceKind::SingleInstance)
+        .nth(1)
+        .unwrap()
+        .clone();
+    let gone = truth
+        .iter()
+        .filter(|i| i.kind == calpump_simulator::tenant::InstanceKind::SingleInstance)
+        .nth(2)
+        .unwrap()
+        .clone();
+    let new = c
+        .create_event(
+            ROOM,
+            &NewEvent {
+                subject: "New one".into(),
+                start: "2025-06-04T12:00:00Z".parse().ok(),
+                end: "2025-06-04T13:00:00Z".parse().ok(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    c.change_event(
+        ROOM,
+        &single.goid,
+        None,
+        &EventChange {
+            subject: Some("Renamed".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.delete_event(ROOM, &gone.goid).unwrap();
+    c.change_event(
+        ROOM,
+        &other.goid,
+        None,
+        &EventChange {
+            start: "2025-09-01T10:00:00Z".parse().ok(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (changes, _, _) = all_pages(&sim, &t, &delta2.unwrap(), &[]).await;
+    let by_id: BTreeMap<&str, &Value> = changes
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(by_id[single.graph_id.as_str()]["subject"], "Renamed");
+    assert_eq!(
+        by_id[gone.graph_id.as_str()]["@removed"]["reason"],
+        "deleted"
+    );
+    assert_eq!(
+        by_id[other.graph_id.as_str()]["@removed"]["reason"],
+        "deleted",
+        "moved out of the window"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|e| e["subject"] == "New one" && e["iCalUId"] == new.goid.as_str())
+    );
+    assert_eq!(changes.len(), 4, "{changes:#?}");
+
+    // Unknown and injected stale tokens: 410 syncStateNotFound.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?$deltatoken=bogus"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 410);
+    assert_eq!(v["error"]["code"], "syncStateNotFound");
+    c.add_fault(
+        FaultRule::new(Fault::SyncStateNotFound)
+            .protocol(Protocol::Graph)
+            .mailbox(ROOM)
+            .count(1),
+    );
+    let (s, _) = common::get(&sim, &t, &delta, &[]).await;
+    assert_eq!(s, 410);
+    let (s, _) = common::get(&sim, &t, &delta, &[]).await;
+    assert_eq!(s, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn batch_throttling_and_stats() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    c.reset_stats();
+    c.add_fault(
+        FaultRule::new(Fault::Throttle {
+            status: 429,
+            retry_after: Some(7),
+        })
+        .mailbox("room-1.03@contoso.com")
+        .in_batch(true)
+        .count(1),
+    );
+    let requests: Vec<Value> = (1..=3)
+        .map(|i| json!({ "id": i.to_string(), "method": "GET", "url": format!("/users/room-1.0{i}@contoso.com/calendarView?{VIEW}&$top=2") }))
+        .chain([json!({ "id": "4", "method": "GET", "url": "/users/room-1.01@contoso.com", "dependsOn": ["3"] })])
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{}/$batch", sim.graph_url()))
+        .bearer_auth(&t)
+        .json(&json!({ "requests": requests }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let resp: BTreeMap<&str, &Value> = v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["id"].as_str().unwrap(), x))
+        .collect();
+    assert_eq!(resp["1"]["status"], 200);
+    assert_eq!(resp["1"]["body"]["value"].as_array().unwrap().len(), 2);
+    assert_eq!(resp["3"]["status"], 429);
+    assert_eq!(resp["3"]["headers"]["Retry-After"], "7");
+    assert_eq!(resp["3"]["body"]["error"]["code"], "TooManyRequests");
+    assert_eq!(resp["4"]["status"], 424);
+    // More than 20 requests: 400.
+    let many: Vec<Value> = (0..21).map(|i| json!({ "id": i.to_string(), "method": "GET", "url": "/users/room-1.01@contoso.com" })).collect();
+    let r = reqwest::Client::new()
+        .post(format!("{}/$batch", sim.graph_url()))
+        .bearer_auth(&t)
+        .json(&json!({ "requests": many }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Direct throttling: 503 without Retry-After, then the real answer.
+    c.add_fault(
+        FaultRule::new(Fault::Throttle {
+            status: 503,
+            retry_after: None,
+        })
+        .operation("calendarView")
+        .count(1),
+    );
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/users/{ROOM}/calendarView?{VIEW}",
+            sim.graph_url()
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_none());
+    // HTML login page with 200, truncated body.
+    c.add_fault(
+        FaultRule::new(Fault::HtmlLoginPage)
+            .operation("user")
+            .count(1),
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/users/{ROOM}", sim.graph_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    c.add_fault(
+        FaultRule::new(Fault::TruncatedBody)
+            .operation("user")
+            .count(1),
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/users/{ROOM}", sim.graph_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert!(serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).is_err());
+
+    // Mailbox concurrency: 4 in flight per mailbox; the fifth gets 429 ApplicationThrottled.
+    c.add_fault(
+        FaultRule::new(Fault::Latency { ms: 300 })
+            .mailbox("room-1.04@contoso.com")
+            .count(5),
+    );
+    let futs: Vec<_> = (0..5)
+        .map(|_| {
+            let t = t.clone();
+            let u = format!(
+                "{}/users/room-1.04@contoso.com/calendarView?{VIEW}",
+                sim.graph_url()
+            );
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .get(u)
+                    .bearer_auth(t)
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for f in futs {
+        let r = f.await.unwrap();
+        let s = r.status().as_u16();
+        if s == 429 {
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "ApplicationThrottled");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("MailboxConcurrency")
+            );
+        }
+        codes.push(s);
+    }
+    codes.sort();
+    assert_eq!(codes, vec![200, 200, 200, 200, 429]);
+
+    let st = c.stats();
+    assert_eq!(st.operation(Protocol::Graph, "batch"), 2);
+    assert_eq!(st.operation(Protocol::Graph, "calendarView"), 3 + 1 + 5);
+    assert_eq!(st.by_mailbox["room-1.04@contoso.com"], 5);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_extended_properties_places_ids_and_permissions() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let truth = sim
+        .control()
+        .truth(
+            ROOM,
+            None,
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let ext = "$expand=singleValueExtendedProperties($filter=id%20eq%20'Binary%20{6ED8DA90-450B-101B-98DA-00AA003F1305}%20Id%200x23'%20or%20id%20eq%20'Binary%20{6ED8DA90-450B-101B-98DA-00AA003F1305}%20Id%200x3')";
+    use base64::Engine;
+    for inst in truth.iter().take(12) {
+        let (s, v) = common::get(
+            &sim,
+            &t,
+            &format!("/users/{ROOM}/events/{}?{ext}", inst.graph_id),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let props = v["singleValueExtendedProperties"].as_array().unwrap();
+        let clean = props
+            .iter()
+            .find(|p| p["id"].as_str().unwrap().ends_with("0x23"))
+            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(clean["value"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(hex::encode_upper(&bytes), inst.goid);
+        let global = props
+            .iter()
+            .find(|p| p["id"].as_str().unwrap().ends_with("0x3"))
+            .unwrap();
+        let gbytes = base64::engine::general_purpose::STANDARD
+            .decode(global["value"].as_str().unwrap())
+            .unwrap();
+        if inst.original_start.is_some() {
+            assert_ne!(gbytes[16..20], [0, 0, 0, 0]);
+        }
+        assert_eq!(v["iCalUId"], inst.ical_uid.as_str());
+    }
+    // The same on calendarView.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView?{VIEW}&{ext}"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(v["value"].as_array().unwrap().iter().all(|e| {
+        e["singleValueExtendedProperties"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+    }));
+
+    // Unknown item, unknown user, on-prem mailbox, scoped app.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!(
+            "/users/{ROOM}/events/{}",
+            truth[0].graph_id.replace('A', "B")
+        ),
+        &[],
+    )
+    .await;
+    assert!(s == 404 || s == 400, "{v}");
+    let (s, v) = common::get(&sim, &t, "/users/nobody@contoso.com", &[]).await;
+    assert_eq!(s, 404);
+    assert_eq!(v["error"]["code"], "Request_ResourceNotFound");
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/nobody@contoso.com/calendarView?{VIEW}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("ErrorInvalidUser"))
+    );
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{}/calendarView?{VIEW}", catalogue::ONPREM_ROOM),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("MailboxNotEnabledForRESTAPI"))
+    );
+    let scoped = common::token(
+        &sim,
+        catalogue::SCOPED_APP_ID,
+        catalogue::SCOPED_APP_SECRET,
+        "https://graph.microsoft.com/.default",
+    )
+    .await
+    .unwrap();
+    let (s, _) = common::get(
+        &sim,
+        &scoped,
+        &format!("/users/room-1.01@contoso.com/calendarView?{VIEW}"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    sim.control().update_app(catalogue::SCOPED_APP_ID, |a| {
+        a.scoped_to = Some(vec!["room-1.05@contoso.com".into()])
+    });
+    let (s, v) = common::get(
+        &sim,
+        &scoped,
+        &format!("/users/room-1.01@contoso.com/calendarView?{VIEW}"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Access to OData is disabled")
+    );
+
+    // Places.
+    let (s, v) = common::get(&sim, &t, "/places/microsoft.graph.roomlist", &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["value"][0]["emailAddress"], "building-1@contoso.com");
+    let (_, v) = common::get(
+        &sim,
+        &t,
+        "/places/building-1@contoso.com/microsoft.graph.roomlist/rooms",
+        &[],
+    )
+    .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 12);
+    assert!(v["value"][0]["capacity"].is_u64());
+    let (_, v) = common::get(&sim, &t, "/places/microsoft.graph.room?$top=5", &[]).await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 5);
+    assert!(v["@odata.nextLink"].is_string());
+    // Users by filter, calendars.
+    let (_, v) = common::get(
+        &sim,
+        &t,
+        "/users?$filter=mail%20eq%20'ROOM-1.02@contoso.com'",
+        &[],
+    )
+    .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+    let (_, v) = common::get(&sim, &t, "/users/room-1.01@contoso.com/calendars", &[]).await;
+    assert_eq!(
+        v["value"].as_array().unwrap().len(),
+        2,
+        "room-1.01 has a Maintenance sub-calendar"
+    );
+    let cal_id = v["value"][1]["id"].as_str().unwrap().to_string();
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/room-1.01@contoso.com/calendars/{cal_id}/calendarView?{VIEW}"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["value"].as_array().unwrap().len(), 2);
+    // translateExchangeIds.
+    let r = reqwest::Client::new()
+        .post(format!("{}/users/{ROOM}/translateExchangeIds", sim.graph_url()))
+        .bearer_auth(&t)
+        .json(&json!({ "inputIds": [truth[0].graph_id], "sourceIdType": "restId", "targetIdType": "restImmutableEntryId" }))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["value"][0]["targetId"],
+        truth[0].graph_immutable_id.as_str()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn delta_after_cancelled_occurrence_and_move_between_calendars() {
+    use calpump_simulator::tenant::InstanceKind;
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    let room = "room-1.01@contoso.com";
+    let (_, delta, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{room}/calendarView/delta?{VIEW}"),
+        &["odata.maxpagesize=50"],
+    )
+    .await;
+    let truth = c
+        .truth(
+            room,
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let occ = truth
+        .iter()
+        .find(|i| i.kind == InstanceKind::Occurrence)
+        .unwrap()
+        .clone();
+    let single = truth
+        .iter()
+        .find(|i| i.kind == InstanceKind::SingleInstance)
+        .unwrap()
+        .clone();
+    c.cancel_occurrence(room, &occ.goid, occ.original_start.unwrap())
+        .unwrap();
+    c.move_event(room, &single.goid, "Maintenance").unwrap();
+    let (changes, _, _) = all_pages(&sim, &t, &delta.unwrap(), &[]).await;
+    let removed: BTreeSet<&str> = changes
+        .iter()
+        .filter(|e| e.get("@removed").is_some())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        removed.contains(occ.graph_id.as_str()),
+        "cancelled occurrence removed"
+    );
+    assert!(
+        removed.contains(single.graph_id.as_str()),
+        "moved event left this calendar"
+    );
+    // The series comes again without the cancelled occurrence.
+    assert!(changes.iter().any(|e| e["type"] == "seriesMaster"));
+    assert!(
+        !changes
+            .iter()
+            .any(|e| e["id"] == occ.graph_id.as_str() && e.get("@removed").is_none())
+    );
+    // The moved event keeps its immutable id and is readable by it.
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/events/{}", single.graph_immutable_id),
+        &["IdType=\"ImmutableId\""],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["id"], single.graph_immutable_id.as_str());
+    let (s, _) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/events/{}", single.graph_id),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404, "the old regular id is gone after the move");
+    sim.shutdown().await;
+}
