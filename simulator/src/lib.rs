@@ -147,7 +147,10 @@ impl Simulator {
         let app = http::router(state);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
+            let r = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<ews::ConnId>(),
+            )
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })

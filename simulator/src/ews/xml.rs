@@ -164,7 +164,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                     let (ans, local) = reader.resolver().resolve_attribute(a.key);
                     let ans = resolve_ns(ans).map_err(|m| fail(&reader, m))?;
                     let value = a
-                        .unescape_value()
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|x| fail(&reader, x.to_string()))?
                         .into_owned();
                     el.attrs.push(Attr {
