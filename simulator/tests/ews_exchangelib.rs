@@ -73,17 +73,27 @@ async fn run(sim: &Simulator, user: &str, auth: &str, autodiscover: bool) -> Val
         .env("SIM_USER", user)
         .env("SIM_PASS", catalogue::ACCOUNT_PASSWORD)
         .env("SIM_AUTH", auth)
-        .env("SIM_START", start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .env("SIM_END", end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .env("SIM_CHECK_AUTODISCOVER", if autodiscover { "1" } else { "0" })
+        .env(
+            "SIM_START",
+            start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+        .env(
+            "SIM_END",
+            end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+        .env(
+            "SIM_CHECK_AUTODISCOVER",
+            if autodiscover { "1" } else { "0" },
+        )
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stdout.lines().last().unwrap_or("");
-    let v: Value = serde_json::from_str(last)
-        .unwrap_or_else(|_| panic!("no JSON from the script\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!("no JSON from the script\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    });
     assert!(
         out.status.success() && v["ok"] == true,
         "exchangelib disagrees with the simulator: {v}\nstderr:\n{stderr}"

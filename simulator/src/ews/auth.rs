@@ -87,7 +87,12 @@ fn random8() -> [u8; 8] {
 }
 
 /// 401 with every scheme the server offers (as IIS lists them), or with one NTLM challenge.
-pub fn unauthorized(st: &EwsState, base_url: &str, challenge: Option<String>, diag: Option<&str>) -> Response {
+pub fn unauthorized(
+    st: &EwsState,
+    base_url: &str,
+    challenge: Option<String>,
+    diag: Option<&str>,
+) -> Response {
     let mut r = Response::new(Body::from(
         "<!DOCTYPE html><html><head><title>401 - Unauthorized</title></head><body><h1>401 - Unauthorized: Access is denied due to invalid credentials.</h1></body></html>",
     ));
@@ -123,7 +128,7 @@ pub fn authenticate(
     base_url: &str,
     headers: &HeaderMap,
     conn: Option<u64>,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Box<Response>> {
     let authz = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -138,9 +143,12 @@ pub fn authenticate(
         if let Some(ConnAuth::Authenticated(upn)) = conn.and_then(|c| st.conn(c))
             && control.account(&upn).is_some()
         {
-            return Ok(Principal::Account { upn, scheme: "ntlm" });
+            return Ok(Principal::Account {
+                upn,
+                scheme: "ntlm",
+            });
         }
-        return Err(unauthorized(st, base_url, None, None));
+        return Err(Box::new(unauthorized(st, base_url, None, None)));
     }
     if scheme.eq_ignore_ascii_case("basic") && offered("basic") {
         let decoded = STANDARD
@@ -156,7 +164,7 @@ pub fn authenticate(
             }),
             _ => {
                 tracing::debug!(user, "EWS basic auth refused");
-                Err(unauthorized(st, base_url, None, None))
+                Err(Box::new(unauthorized(st, base_url, None, None)))
             }
         };
     }
@@ -169,10 +177,10 @@ pub fn authenticate(
     };
     if let Some(name) = ntlm_scheme {
         let Some(conn) = conn else {
-            return Err(unauthorized(st, base_url, None, None));
+            return Err(Box::new(unauthorized(st, base_url, None, None)));
         };
         let Ok(msg) = STANDARD.decode(token) else {
-            return Err(unauthorized(st, base_url, None, None));
+            return Err(Box::new(unauthorized(st, base_url, None, None)));
         };
         if ntlm::parse_negotiate(&msg).is_ok() {
             let now = crate::tenant::goid::filetime(chrono::Utc::now());
@@ -187,34 +195,38 @@ pub fn authenticate(
                 Ok(p) => {
                     let c = format!("{name} {}", STANDARD.encode(&p.challenge));
                     st.set_conn(conn, ConnAuth::Pending(p));
-                    Err(unauthorized(st, base_url, Some(c), None))
+                    Err(Box::new(unauthorized(st, base_url, Some(c), None)))
                 }
-                Err(_) => Err(unauthorized(st, base_url, None, None)),
+                Err(_) => Err(Box::new(unauthorized(st, base_url, None, None))),
             };
         }
         let pending = match st.conn(conn) {
             Some(ConnAuth::Pending(p)) => p,
-            _ => return Err(unauthorized(st, base_url, None, None)),
+            _ => return Err(Box::new(unauthorized(st, base_url, None, None))),
         };
         let verdict = ntlm::parse_authenticate(&msg).and_then(|a| {
-            let acc = account_for(control, &a.user, &a.domain).ok_or(ntlm::NtlmError::BadResponse)?;
+            let acc =
+                account_for(control, &a.user, &a.domain).ok_or(ntlm::NtlmError::BadResponse)?;
             ntlm::verify(&pending, &a, &acc.password)?;
             Ok(acc.upn)
         });
         return match verdict {
             Ok(upn) => {
                 st.set_conn(conn, ConnAuth::Authenticated(upn.clone()));
-                Ok(Principal::Account { upn, scheme: "ntlm" })
+                Ok(Principal::Account {
+                    upn,
+                    scheme: "ntlm",
+                })
             }
             Err(e) => {
                 tracing::debug!(error = %e, "EWS NTLM logon refused");
                 st.clear_conn(conn);
-                Err(unauthorized(st, base_url, None, None))
+                Err(Box::new(unauthorized(st, base_url, None, None)))
             }
         };
     }
     if scheme.eq_ignore_ascii_case("bearer") && offered("bearer") {
         return super::bearer::principal(st, control, base_url, authz);
     }
-    Err(unauthorized(st, base_url, None, None))
+    Err(Box::new(unauthorized(st, base_url, None, None)))
 }

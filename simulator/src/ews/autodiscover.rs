@@ -42,7 +42,10 @@ const SERVER: &str = "exch01.contoso.com";
 const SERVER_DN: &str = "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn=EXCH01";
 const MDB_DN: &str = "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn=EXCH01/cn=Microsoft Private MDB";
 
-fn redirect_for<'a>(r: Option<&'a AutodiscoverRedirect>, email: &str) -> Option<&'a AutodiscoverRedirect> {
+fn redirect_for<'a>(
+    r: Option<&'a AutodiscoverRedirect>,
+    email: &str,
+) -> Option<&'a AutodiscoverRedirect> {
     r.filter(|r| {
         r.mailbox
             .as_deref()
@@ -93,7 +96,11 @@ pub fn get_user_settings(
         .unwrap_or_default();
     let settings: Vec<&str> = req
         .child(AUTOD, "RequestedSettings")
-        .map(|r| r.children_named(AUTOD, "Setting").map(Element::text).collect())
+        .map(|r| {
+            r.children_named(AUTOD, "Setting")
+                .map(Element::text)
+                .collect()
+        })
         .unwrap_or_default();
     let mut body = String::new();
     body.push_str(&format!(
@@ -220,7 +227,11 @@ pub fn pox(
         format!(
             "<Protocol><Type>{kind}</Type><Server>{SERVER}</Server>{}<ServerVersion>73C28608</ServerVersion><ASUrl>{url}</ASUrl><EwsUrl>{url}</EwsUrl><OOFUrl>{url}</OOFUrl></Protocol>",
             if kind == "EXCH" {
-                format!("<ServerDN>{}</ServerDN><MdbDN>{}</MdbDN>", esc(SERVER_DN), esc(MDB_DN))
+                format!(
+                    "<ServerDN>{}</ServerDN><MdbDN>{}</MdbDN>",
+                    esc(SERVER_DN),
+                    esc(MDB_DN)
+                )
             } else {
                 String::new()
             }

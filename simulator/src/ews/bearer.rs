@@ -16,7 +16,7 @@ pub fn principal(
     control: &Control,
     base_url: &str,
     authorization: &str,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Box<Response>> {
     let claims = match validate_bearer(control, Some(authorization), Audience::Exchange) {
         Ok(c) => c,
         Err(e) => {
@@ -35,7 +35,7 @@ pub fn principal(
                 }
             };
             tracing::debug!(error = %e, "EWS bearer token refused");
-            return Err(unauthorized(st, base_url, None, Some(diag)));
+            return Err(Box::new(unauthorized(st, base_url, None, Some(diag))));
         }
     };
     let no_permission = "2000008;reason=\"The token contains no permissions, or permissions can not be understood.\";error_category=\"invalid_grant\"";
@@ -45,7 +45,12 @@ pub fn principal(
                 client_id: claims.appid,
             })
         } else {
-            Err(unauthorized(st, base_url, None, Some(no_permission)))
+            Err(Box::new(unauthorized(
+                st,
+                base_url,
+                None,
+                Some(no_permission),
+            )))
         }
     } else {
         match claims.upn {
@@ -53,7 +58,12 @@ pub fn principal(
                 upn: upn.to_lowercase(),
                 client_id: claims.appid,
             }),
-            _ => Err(unauthorized(st, base_url, None, Some(no_permission))),
+            _ => Err(Box::new(unauthorized(
+                st,
+                base_url,
+                None,
+                Some(no_permission),
+            ))),
         }
     }
 }

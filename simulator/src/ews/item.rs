@@ -528,10 +528,18 @@ impl Render<'_> {
                 .join("; ")
         };
         if want("item:displaycc") {
-            el(&mut s, "DisplayCc", &esc(&names(crate::tenant::model::AttendeeType::Optional)));
+            el(
+                &mut s,
+                "DisplayCc",
+                &esc(&names(crate::tenant::model::AttendeeType::Optional)),
+            );
         }
         if want("item:displayto") {
-            el(&mut s, "DisplayTo", &esc(&names(crate::tenant::model::AttendeeType::Required)));
+            el(
+                &mut s,
+                "DisplayTo",
+                &esc(&names(crate::tenant::model::AttendeeType::Required)),
+            );
         }
         if want("item:hasattachments") {
             el(&mut s, "HasAttachments", "false");
@@ -609,10 +617,18 @@ impl Render<'_> {
             el(&mut s, "IsCancelled", b(d.is_cancelled));
         }
         if want("calendar:isrecurring") {
-            el(&mut s, "IsRecurring", b(matches!(t, Target::Instance(i) if i.kind != InstanceKind::SingleInstance)));
+            el(
+                &mut s,
+                "IsRecurring",
+                b(matches!(t, Target::Instance(i) if i.kind != InstanceKind::SingleInstance)),
+            );
         }
         if want("calendar:meetingrequestwassent") {
-            el(&mut s, "MeetingRequestWasSent", b(item.is_organizer && is_meeting));
+            el(
+                &mut s,
+                "MeetingRequestWasSent",
+                b(item.is_organizer && is_meeting),
+            );
         }
         if want("calendar:isresponserequested") {
             el(&mut s, "IsResponseRequested", b(is_meeting));
@@ -643,9 +659,21 @@ impl Render<'_> {
             s.push_str("</t:Organizer>");
         }
         for (uri, name, kind) in [
-            ("calendar:requiredattendees", "RequiredAttendees", crate::tenant::model::AttendeeType::Required),
-            ("calendar:optionalattendees", "OptionalAttendees", crate::tenant::model::AttendeeType::Optional),
-            ("calendar:resources", "Resources", crate::tenant::model::AttendeeType::Resource),
+            (
+                "calendar:requiredattendees",
+                "RequiredAttendees",
+                crate::tenant::model::AttendeeType::Required,
+            ),
+            (
+                "calendar:optionalattendees",
+                "OptionalAttendees",
+                crate::tenant::model::AttendeeType::Optional,
+            ),
+            (
+                "calendar:resources",
+                "Resources",
+                crate::tenant::model::AttendeeType::Resource,
+            ),
         ] {
             if !want(uri) {
                 continue;
@@ -657,7 +685,12 @@ impl Render<'_> {
             s.push_str(&format!("<t:{name}>"));
             for a in list {
                 s.push_str("<t:Attendee>");
-                s.push_str(&mailbox_xml(tenant, &a.person.name, &a.person.address, false));
+                s.push_str(&mailbox_xml(
+                    tenant,
+                    &a.person.name,
+                    &a.person.address,
+                    false,
+                ));
                 el(&mut s, "ResponseType", response_type(&a.response));
                 s.push_str("</t:Attendee>");
             }
@@ -677,7 +710,11 @@ impl Render<'_> {
             el(&mut s, "TimeZone", &esc(zone_display_name(zone.windows)));
         }
         if want("calendar:appointmentsequencenumber") {
-            el(&mut s, "AppointmentSequenceNumber", &(item.version.saturating_sub(1)).to_string());
+            el(
+                &mut s,
+                "AppointmentSequenceNumber",
+                &(item.version.saturating_sub(1)).to_string(),
+            );
         }
         if want("calendar:appointmentstate") {
             let state = u8::from(is_meeting)
@@ -709,13 +746,19 @@ impl Render<'_> {
             if want("calendar:firstoccurrence")
                 && let Some(inst) = live.first().and_then(|o| instance_at(it, *o))
             {
-                s.push_str(&format!("<t:FirstOccurrence>{}</t:FirstOccurrence>", occ(inst)));
+                s.push_str(&format!(
+                    "<t:FirstOccurrence>{}</t:FirstOccurrence>",
+                    occ(inst)
+                ));
             }
             if want("calendar:lastoccurrence")
                 && !matches!(series.end, RangeEnd::NoEnd)
                 && let Some(inst) = live.last().and_then(|o| instance_at(it, *o))
             {
-                s.push_str(&format!("<t:LastOccurrence>{}</t:LastOccurrence>", occ(inst)));
+                s.push_str(&format!(
+                    "<t:LastOccurrence>{}</t:LastOccurrence>",
+                    occ(inst)
+                ));
             }
             if want("calendar:modifiedoccurrences") && !series.exceptions.is_empty() {
                 s.push_str("<t:ModifiedOccurrences>");
@@ -746,7 +789,10 @@ impl Render<'_> {
                 ));
             }
         } else {
-            for (uri, name) in [("calendar:starttimezone", "StartTimeZone"), ("calendar:endtimezone", "EndTimeZone")] {
+            for (uri, name) in [
+                ("calendar:starttimezone", "StartTimeZone"),
+                ("calendar:endtimezone", "EndTimeZone"),
+            ] {
                 if want(uri) {
                     s.push_str(&format!(
                         "<t:{name} Id=\"{}\" Name=\"{}\"/>",
@@ -809,12 +855,15 @@ fn weekday(d: chrono::Weekday) -> &'static str {
 /// `t:Recurrence` (RecurrenceType): pattern then range (`recurrence-patterns-and-ews.md`).
 pub fn recurrence_xml(series: &crate::tenant::model::Series) -> String {
     let pattern = match &series.pattern {
-        Pattern::Daily { interval } => format!(
-            "<t:DailyRecurrence><t:Interval>{interval}</t:Interval></t:DailyRecurrence>"
-        ),
+        Pattern::Daily { interval } => {
+            format!("<t:DailyRecurrence><t:Interval>{interval}</t:Interval></t:DailyRecurrence>")
+        }
         Pattern::Weekly { interval, days } => format!(
             "<t:WeeklyRecurrence><t:Interval>{interval}</t:Interval><t:DaysOfWeek>{}</t:DaysOfWeek><t:FirstDayOfWeek>Sunday</t:FirstDayOfWeek></t:WeeklyRecurrence>",
-            days.iter().map(|d| weekday(*d)).collect::<Vec<_>>().join(" ")
+            days.iter()
+                .map(|d| weekday(*d))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         Pattern::AbsoluteMonthly { interval, day } => format!(
             "<t:AbsoluteMonthlyRecurrence><t:Interval>{interval}</t:Interval><t:DayOfMonth>{day}</t:DayOfMonth></t:AbsoluteMonthlyRecurrence>"

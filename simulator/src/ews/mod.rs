@@ -64,17 +64,31 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// The EWS module's routes.
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new();
-    for p in ["/EWS/Exchange.asmx", "/ews/exchange.asmx", "/EWS/exchange.asmx", "/ews/Exchange.asmx"] {
+    for p in [
+        "/EWS/Exchange.asmx",
+        "/ews/exchange.asmx",
+        "/EWS/exchange.asmx",
+        "/ews/Exchange.asmx",
+    ] {
         r = r.route(p, post(ews).get(ews_get));
     }
-    for p in ["/autodiscover/autodiscover.svc", "/Autodiscover/Autodiscover.svc"] {
+    for p in [
+        "/autodiscover/autodiscover.svc",
+        "/Autodiscover/Autodiscover.svc",
+    ] {
         r = r.route(p, post(autodiscover_soap));
     }
-    for p in ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"] {
+    for p in [
+        "/autodiscover/autodiscover.xml",
+        "/Autodiscover/Autodiscover.xml",
+    ] {
         r = r.route(p, post(autodiscover_pox));
     }
     r.route("/_sim/ews/settings", get(get_settings).put(put_settings))
-        .route("/_sim/ews/requests", get(get_requests).delete(clear_requests))
+        .route(
+            "/_sim/ews/requests",
+            get(get_requests).delete(clear_requests),
+        )
 }
 
 fn xml_response(status: StatusCode, body: String) -> Response {
@@ -105,7 +119,8 @@ fn throttled(status: u16, retry_after: Option<u64>) -> Response {
     )
         .into_response();
     if let Some(s) = retry_after {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     r
 }
@@ -134,7 +149,7 @@ async fn ews_get(State(app): State<AppState>, req: Request) -> Response {
             "<html><body>You have created a service.</body></html>",
         )
             .into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -149,7 +164,7 @@ async fn ews(State(app): State<AppState>, req: Request) -> Response {
     let st = state::of(control);
     let principal = match auth::authenticate(&st, control, &app.base_url, &parts.headers, conn) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let anchor = anchor_of(&parts.headers);
     let tenant = control.tenant();
@@ -337,9 +352,10 @@ async fn autodiscover_common(
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     let st = state::of(&app.control);
-    let principal = match auth::authenticate(&st, &app.control, &app.base_url, &parts.headers, conn) {
+    let principal = match auth::authenticate(&st, &app.control, &app.base_url, &parts.headers, conn)
+    {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mailbox = mailbox_of(&bytes).map(|m| m.to_lowercase());
     st.record(RequestRecord {
@@ -399,10 +415,12 @@ async fn autodiscover_soap(State(app): State<AppState>, req: Request) -> Respons
                 .and_then(|u| u.first().cloned())
         },
         |b, url| match xml::parse(b) {
-            Ok(root) => match autodiscover::get_user_settings(tenant, &root, url, redirect.as_ref()) {
-                Ok(x) => xml_response(StatusCode::OK, x),
-                Err(f) => fault_response(&f),
-            },
+            Ok(root) => {
+                match autodiscover::get_user_settings(tenant, &root, url, redirect.as_ref()) {
+                    Ok(x) => xml_response(StatusCode::OK, x),
+                    Err(f) => fault_response(&f),
+                }
+            }
             Err(e) => fault_response(&soap::Fault::schema(&e.message, e.line, e.column)),
         },
     )

@@ -106,7 +106,7 @@ fn utf16le(s: &str) -> Vec<u8> {
 }
 
 fn from_utf16le(b: &[u8]) -> Result<String, NtlmError> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(NtlmError::Malformed);
     }
     let units: Vec<u16> = b
@@ -142,7 +142,8 @@ pub fn challenge(
         | NEGOTIATE_EXTENDED_SESSIONSECURITY
         | NEGOTIATE_TARGET_INFO
         | NEGOTIATE_VERSION;
-    flags |= client & (NEGOTIATE_SIGN | NEGOTIATE_SEAL | NEGOTIATE_128 | NEGOTIATE_56 | NEGOTIATE_KEY_EXCH);
+    flags |= client
+        & (NEGOTIATE_SIGN | NEGOTIATE_SEAL | NEGOTIATE_128 | NEGOTIATE_56 | NEGOTIATE_KEY_EXCH);
     let target = utf16le(nb_domain);
     let mut info = Vec::new();
     let mut av = |id: u16, v: &[u8]| {
@@ -300,14 +301,18 @@ pub fn verify(pending: &Pending, auth: &Authenticate, password: &str) -> Result<
     }
     if let Some(mic) = auth.mic {
         let session_base = hmac_md5(&key, &[proof]);
-        let exported = if auth.flags & NEGOTIATE_KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16 {
-            rc4(&session_base, &auth.encrypted_session_key)
-        } else {
-            session_base.to_vec()
-        };
+        let exported =
+            if auth.flags & NEGOTIATE_KEY_EXCH != 0 && auth.encrypted_session_key.len() == 16 {
+                rc4(&session_base, &auth.encrypted_session_key)
+            } else {
+                session_base.to_vec()
+            };
         let mut zeroed = auth.raw.clone();
         zeroed[72..88].fill(0);
-        let computed = hmac_md5(&exported, &[&pending.negotiate, &pending.challenge, &zeroed]);
+        let computed = hmac_md5(
+            &exported,
+            &[&pending.negotiate, &pending.challenge, &zeroed],
+        );
         if !ct_eq(&computed, &mic) {
             return Err(NtlmError::BadMic);
         }
@@ -434,12 +439,22 @@ mod tests {
     #[test]
     fn round_trip_accepts_the_right_password_and_rejects_others() {
         let neg = client::negotiate();
-        let p = challenge(&neg, [1, 2, 3, 4, 5, 6, 7, 8], "CONTOSO", "EXCH01", "contoso.com", 133_000_000_000_000_000)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p = challenge(
+            &neg,
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            "CONTOSO",
+            "EXCH01",
+            "contoso.com",
+            133_000_000_000_000_000,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let good = client::authenticate(&neg, &p.challenge, "svc-pump", "CONTOSO", "pw", [9; 8])
             .unwrap_or_else(|e| panic!("{e}"));
         let a = parse_authenticate(&good).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((a.user.as_str(), a.domain.as_str()), ("svc-pump", "CONTOSO"));
+        assert_eq!(
+            (a.user.as_str(), a.domain.as_str()),
+            ("svc-pump", "CONTOSO")
+        );
         assert_eq!(verify(&p, &a, "pw"), Ok(()));
         assert_eq!(verify(&p, &a, "wrong"), Err(NtlmError::BadResponse));
         // A tampered message fails the MIC.
@@ -449,7 +464,8 @@ mod tests {
         let a = parse_authenticate(&t).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(verify(&p, &a, "pw"), Err(NtlmError::BadMic));
         // Another challenge (another connection) does not verify.
-        let other = challenge(&neg, [8; 8], "CONTOSO", "EXCH01", "contoso.com", 1).unwrap_or_else(|e| panic!("{e}"));
+        let other = challenge(&neg, [8; 8], "CONTOSO", "EXCH01", "contoso.com", 1)
+            .unwrap_or_else(|e| panic!("{e}"));
         let a = parse_authenticate(&good).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(verify(&other, &a, "pw"), Err(NtlmError::BadResponse));
         assert!(parse_negotiate(b"garbage").is_err());

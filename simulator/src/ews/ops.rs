@@ -117,7 +117,9 @@ impl Ctx<'_> {
         let r = match el.name.as_str() {
             "FolderId" => {
                 let id = el.attr("Id").unwrap_or("");
-                let (mb, folder) = t.resolve_folder_id(id).ok_or(Ok("ErrorInvalidIdMalformed"))?;
+                let (mb, folder) = t
+                    .resolve_folder_id(id)
+                    .ok_or(Ok("ErrorInvalidIdMalformed"))?;
                 FolderRef {
                     mailbox: mb,
                     folder,
@@ -138,11 +140,7 @@ impl Ctx<'_> {
                     .child(TYP, "Mailbox")
                     .and_then(|m| m.child_text(TYP, "EmailAddress"))
                 {
-                    Some(addr) => {
-                        t.mailbox(addr)
-                            .ok_or(Ok("ErrorNonExistentMailbox"))?
-                            .index
-                    }
+                    Some(addr) => t.mailbox(addr).ok_or(Ok("ErrorNonExistentMailbox"))?.index,
                     None => self.acting.ok_or(Ok("ErrorNonExistentMailbox"))?,
                 };
                 let folder = match name {
@@ -163,7 +161,9 @@ impl Ctx<'_> {
         }
         if r.folder != ROOT && r.folder != MSG_ROOT {
             let exists = t
-                .read(r.mailbox, |s| s.calendars.iter().any(|c| c.index == r.folder))
+                .read(r.mailbox, |s| {
+                    s.calendars.iter().any(|c| c.index == r.folder)
+                })
                 .unwrap_or(false);
             if !exists {
                 return Err(Ok("ErrorFolderNotFound"));
@@ -223,13 +223,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 fn folder_targets(op: &Element, container: &str) -> Vec<Element> {
     op.child(MSG, container)
-        .map(|c| {
-            c.children
-                .iter()
-                .filter(|e| e.ns == TYP)
-                .cloned()
-                .collect()
-        })
+        .map(|c| c.children.iter().filter(|e| e.ns == TYP).cloned().collect())
         .unwrap_or_default()
 }
 
@@ -242,13 +236,15 @@ fn error_message(out: &mut String, name: &str, code: &'static str) {
 fn child_calendars(s: &MailboxState, folder: u16, deep: bool) -> Vec<u16> {
     let mut out = Vec::new();
     let direct: Vec<u16> = match folder {
-        ROOT => return if deep {
-            let mut v = vec![MSG_ROOT];
-            v.extend(child_calendars(s, MSG_ROOT, true));
-            v
-        } else {
-            vec![MSG_ROOT]
-        },
+        ROOT => {
+            return if deep {
+                let mut v = vec![MSG_ROOT];
+                v.extend(child_calendars(s, MSG_ROOT, true));
+                v
+            } else {
+                vec![MSG_ROOT]
+            };
+        }
         MSG_ROOT => s
             .calendars
             .iter()
@@ -353,7 +349,9 @@ fn folder_xml(ctx: &Ctx<'_>, m: &Mailbox, s: &MailboxState, folder: u16, shape: 
             _ => None,
         };
         if let Some(d) = d {
-            x.push_str(&format!("<t:DistinguishedFolderId>{d}</t:DistinguishedFolderId>"));
+            x.push_str(&format!(
+                "<t:DistinguishedFolderId>{d}</t:DistinguishedFolderId>"
+            ));
         }
     }
     if !is_cal && want("folder:unreadcount", true) {
@@ -407,7 +405,9 @@ struct Paging {
 
 fn paging(view: &Element) -> Paging {
     Paging {
-        max: view.attr("MaxEntriesReturned").and_then(|v| v.trim().parse().ok()),
+        max: view
+            .attr("MaxEntriesReturned")
+            .and_then(|v| v.trim().parse().ok()),
         offset: view
             .attr("Offset")
             .and_then(|v| v.trim().parse().ok())
@@ -529,7 +529,9 @@ pub fn find_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                 1,
             ));
         };
-        let max = v.attr("MaxEntriesReturned").and_then(|x| x.trim().parse::<usize>().ok());
+        let max = v
+            .attr("MaxEntriesReturned")
+            .and_then(|x| x.trim().parse::<usize>().ok());
         window = Some((from, to, max));
     }
     let mut out = response_open("FindItem");
@@ -794,7 +796,11 @@ pub fn get_rooms(ctx: &Ctx<'_>) -> Result<String, Fault> {
         .unwrap_or("");
     let open = "<m:GetRoomsResponse ResponseClass=\"";
     let ns = "\" xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\">";
-    let Some(list) = t.directory.room_list(addr).filter(|l| l.smtp.eq_ignore_ascii_case(addr.trim())) else {
+    let Some(list) = t
+        .directory
+        .room_list(addr)
+        .filter(|l| l.smtp.eq_ignore_ascii_case(addr.trim()))
+    else {
         return Ok(format!(
             "{open}Error{ns}<m:MessageText>{}</m:MessageText><m:ResponseCode>ErrorNameResolutionNoResults</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:GetRoomsResponse>",
             soap::text("ErrorNameResolutionNoResults")
@@ -868,11 +874,12 @@ pub fn resolve_names(ctx: &Ctx<'_>) -> Result<String, Fault> {
             x.push_str(&address(n, a, k));
             x.push_str("</t:Mailbox>");
             if full {
-                x.push_str(&format!("<t:Contact><t:DisplayName>{}</t:DisplayName>", esc(n)));
-                if let Some(m) = m {
-                    if let Some(g) = &m.given_name {
-                        x.push_str(&format!("<t:GivenName>{}</t:GivenName>", esc(g)));
-                    }
+                x.push_str(&format!(
+                    "<t:Contact><t:DisplayName>{}</t:DisplayName>",
+                    esc(n)
+                ));
+                if let Some(g) = m.and_then(|m| m.given_name.as_ref()) {
+                    x.push_str(&format!("<t:GivenName>{}</t:GivenName>", esc(g)));
                 }
                 x.push_str(&format!(
                     "<t:EmailAddresses><t:Entry Key=\"EmailAddress1\">SMTP:{}</t:Entry></t:EmailAddresses>",

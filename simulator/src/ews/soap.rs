@@ -154,7 +154,9 @@ impl Fault {
             esc(&self.message)
         ));
         if let Some(m) = &self.message_xml {
-            s.push_str(&format!("<t:MessageXml xmlns:t=\"{TYP}\">{m}</t:MessageXml>"));
+            s.push_str(&format!(
+                "<t:MessageXml xmlns:t=\"{TYP}\">{m}</t:MessageXml>"
+            ));
         }
         s.push_str("</detail></s:Fault></s:Body></s:Envelope>");
         s
@@ -169,9 +171,7 @@ pub fn text(code: &str) -> &'static str {
         "ErrorCalendarViewRangeTooBig" => {
             "The time window specified is larger than the maximum allowed (2 years)."
         }
-        "ErrorCalendarEndDateIsEarlierThanStartDate" => {
-            "EndDate is earlier than StartDate"
-        }
+        "ErrorCalendarEndDateIsEarlierThanStartDate" => "EndDate is earlier than StartDate",
         "ErrorExceededFindCountLimit" => {
             "You have exceeded the maximum number of objects that can be returned for the find operation. Use paging to reduce the result size and try your request again."
         }
@@ -190,7 +190,9 @@ pub fn text(code: &str) -> &'static str {
         "ErrorInvalidOperation" => "The operation is not valid for this request.",
         "ErrorInvalidRequest" => "The request is invalid.",
         "ErrorInvalidServerVersion" => "The specified server version is invalid.",
-        "ErrorInvalidSyncStateData" => "Synchronization state data is corrupt or otherwise invalid.",
+        "ErrorInvalidSyncStateData" => {
+            "Synchronization state data is corrupt or otherwise invalid."
+        }
         "ErrorItemNotFound" => "The specified object was not found in the store.",
         "ErrorNameResolutionMultipleResults" => "Multiple results were found.",
         "ErrorNameResolutionNoResults" => "No results were found.",
@@ -251,23 +253,21 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
                     .filter(|v| !v.is_empty())
                     .map(str::to_string)
             };
-            impersonation = Some(
-                if let Some(v) = pick("PrimarySmtpAddress") {
-                    ConnectingSid::PrimarySmtpAddress(v)
-                } else if let Some(v) = pick("SmtpAddress") {
-                    ConnectingSid::SmtpAddress(v)
-                } else if let Some(v) = pick("PrincipalName") {
-                    ConnectingSid::PrincipalName(v)
-                } else if let Some(v) = pick("SID") {
-                    ConnectingSid::Sid(v)
-                } else {
-                    return Err(Fault::schema(
-                        "The element 'ConnectingSID' has incomplete content.",
-                        1,
-                        1,
-                    ));
-                },
-            );
+            impersonation = Some(if let Some(v) = pick("PrimarySmtpAddress") {
+                ConnectingSid::PrimarySmtpAddress(v)
+            } else if let Some(v) = pick("SmtpAddress") {
+                ConnectingSid::SmtpAddress(v)
+            } else if let Some(v) = pick("PrincipalName") {
+                ConnectingSid::PrincipalName(v)
+            } else if let Some(v) = pick("SID") {
+                ConnectingSid::Sid(v)
+            } else {
+                return Err(Fault::schema(
+                    "The element 'ConnectingSID' has incomplete content.",
+                    1,
+                    1,
+                ));
+            });
         }
         if let Some(tz) = h
             .child(TYP, "TimeZoneContext")
@@ -279,9 +279,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, Fault> {
     let body = root
         .child(SOAP, "Body")
         .ok_or_else(|| Fault::schema("The element 'Envelope' has no 'Body'.", 1, 1))?;
-    let op = body.children.first().cloned().ok_or_else(|| {
-        Fault::new("ErrorInvalidRequest", text("ErrorInvalidRequest"))
-    })?;
+    let op = body
+        .children
+        .first()
+        .cloned()
+        .ok_or_else(|| Fault::new("ErrorInvalidRequest", text("ErrorInvalidRequest")))?;
     if op.ns != MSG {
         return Err(Fault::schema(
             &format!(

@@ -125,10 +125,7 @@ impl EwsState {
     }
 
     pub fn settings(&self) -> EwsSettings {
-        self.settings
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub fn set_settings(&self, s: EwsSettings) {
@@ -192,7 +189,8 @@ pub fn of(control: &Control) -> Arc<EwsState> {
     let mut r = lock(reg);
     r.retain(|_, (w, _)| w.strong_count() > 0);
     if let Some((w, st)) = r.get(&key)
-        && w.upgrade().is_some_and(|s| Arc::ptr_eq(&s, &control.shared))
+        && w.upgrade()
+            .is_some_and(|s| Arc::ptr_eq(&s, &control.shared))
     {
         return st.clone();
     }

@@ -11,7 +11,7 @@
 //! occurs.
 
 use super::item::{self, Mode, Render, Shape, Target};
-use super::ops::{Ctx, ROOT, MSG_ROOT};
+use super::ops::{Ctx, MSG_ROOT, ROOT};
 use super::soap::{Fault, Outcome, message, response_open};
 use super::xml::{MSG, TYP, esc};
 use crate::tenant::ids::IdFormat;

@@ -55,9 +55,7 @@ pub struct XmlError {
 impl Element {
     /// The first child with this namespace and local name.
     pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
-        self.children
-            .iter()
-            .find(|c| c.ns == ns && c.name == name)
+        self.children.iter().find(|c| c.ns == ns && c.name == name)
     }
 
     /// All children with this namespace and local name.
@@ -195,10 +193,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 if let Some(el) = stack.last_mut() {
                     el.text.push_str(&t.xml10_content());
                 } else if !t.xml10_content().trim().is_empty() {
-                    return Err(fail(
-                        &reader,
-                        "Data at the root level is invalid.".into(),
-                    ));
+                    return Err(fail(&reader, "Data at the root level is invalid.".into()));
                 }
             }
             Event::CData(t) => {
@@ -296,10 +291,15 @@ mod tests {
     fn bad_documents_are_refused_with_a_position() {
         let e = parse(b"<a>\n  <b></a>").err();
         assert!(e.is_some_and(|e| e.line == 2));
-        assert!(parse(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>").is_err());
+        assert!(
+            parse(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>").is_err()
+        );
         assert!(parse(b"<p:x/>").is_err());
         assert!(parse(b"<x>&nope;</x>").is_err());
         assert!(parse(b"").is_err());
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
+        );
     }
 }
