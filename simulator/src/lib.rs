@@ -151,10 +151,10 @@ impl Simulator {
                 listener,
                 app.into_make_service_with_connect_info::<ews::ConnId>(),
             )
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
             if let Err(e) = r {
                 tracing::error!(error = %e, "simulator server stopped");
             }
