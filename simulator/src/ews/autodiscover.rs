@@ -173,7 +173,12 @@ pub fn get_user_settings(
 }
 
 fn pox_error(code: u32, message: &str) -> String {
-    let now = chrono::Utc::now().format("%H:%M:%S%.7f");
+    let t = chrono::Utc::now();
+    let now = format!(
+        "{}.{:07}",
+        t.format("%H:%M:%S"),
+        chrono::Timelike::nanosecond(&t) / 100
+    );
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"{POX_RESPONSE_BASE}\"><Response><Error Time=\"{now}\" Id=\"2477272013\"><ErrorCode>{code}</ErrorCode><Message>{}</Message><DebugData/></Error></Response></Autodiscover>",
         esc(message)
