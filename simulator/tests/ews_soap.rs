@@ -272,6 +272,17 @@ async fn operations_answer_in_the_documented_shapes_whatever_the_prefixes() {
     assert_eq!(find(&x, T, "Recurrence").len(), 1);
     assert!(!find(&x, T, "FirstOccurrence").is_empty());
 
+    // An Exchange 2007 schema gets MeetingTimeZone instead of StartTimeZone/EndTimeZone.
+    let body = env(Some(ROOM), &format!(
+        r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{}"/></m:ItemIds></m:GetItem>"#,
+        single["ews_id"].as_str().unwrap()
+    ))
+    .replace("Exchange2016", "Exchange2007_SP1");
+    let x = e.post_as(catalogue::SVC_PUMP, &[], body).await.xml();
+    assert_eq!(find(&x, T, "MeetingTimeZone").len(), 1);
+    assert!(find(&x, T, "StartTimeZone").is_empty());
+    assert!(!text(&x, T, "BaseOffset").is_empty());
+
     // Indexed paging over the folder's items.
     let mut offset = 0;
     let mut seen = 0;
