@@ -1,1 +1,43 @@
-fn main() {}
+//! The `calpump` binary: parses the command line, calls the engine, prints. Exit codes: 0 ok,
+//! 1 failure, 2 bad usage or configuration.
+
+mod backends;
+mod cli;
+mod commands;
+mod error;
+mod logging;
+mod setup;
+mod sinks;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let default_filter = match cli.command {
+        cli::Command::Sync(_) | cli::Command::Run => "info",
+        _ => "warn",
+    };
+    logging::init(cli.global.log_format, default_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(commands::dispatch(cli));
+    // Plugin calls still running on blocking threads (a hung sink) must not keep us alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

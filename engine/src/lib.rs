@@ -3,6 +3,7 @@
 //! sync runner and the daemon. It knows no backend and no sink by name.
 
 pub mod config;
+pub mod daemon;
 pub mod diagnostics;
 pub mod metrics;
 pub mod plugin_host;
@@ -11,5 +12,5 @@ pub mod secret;
 pub mod shutdown;
 pub mod source;
 pub mod state;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -150,7 +150,7 @@ impl Metrics {
 
     /// Adds `value` (≥ 0) to a counter.
     pub fn counter_add(&self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        if !(value >= 0.0) {
+        if value.is_nan() || value < 0.0 {
             return;
         }
         self.update(name, help, MetricKind::Counter, labels, |v| {

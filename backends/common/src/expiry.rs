@@ -10,10 +10,10 @@
 //! assert!(matches!(status.level(), Expiry::Soon));
 //! ```
 
-use chrono::{DateTime, NaiveDate, Utc};
 use calpump_engine::config::ConfigIssue;
 use calpump_engine::diagnostics::Diagnostic;
 use calpump_engine::diagnostics::catalogue::general;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 /// Warn this many days ahead (inclusive).
@@ -68,6 +68,12 @@ impl ExpiryStatus {
             _ => ConfigIssue::warning(path, message),
         })
     }
+}
+
+/// The status that needs attention first (fewest days left), for `profile test` and the
+/// days-left metric.
+pub fn soonest(statuses: &[ExpiryStatus]) -> Option<&ExpiryStatus> {
+    statuses.iter().min_by_key(|s| s.days_left)
 }
 
 fn status(what: &str, expires: NaiveDate, days_left: i64, expired: bool) -> ExpiryStatus {
@@ -162,7 +168,10 @@ pub mod toml_date {
             }
             toml::Value::String(text) => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
                 .map_err(|_| format!("`{text}` is not a date: {hint}")),
-            other => Err(format!("expected a date, found {}: {hint}", other.type_str())),
+            other => Err(format!(
+                "expected a date, found {}: {hint}",
+                other.type_str()
+            )),
         }
     }
 }
@@ -178,7 +187,13 @@ mod tests {
     #[test]
     fn dates_warn_30_days_ahead_and_fail_after() {
         let expires = d(2027, 3, 19);
-        let cases = [(31, Expiry::Fine), (30, Expiry::Soon), (1, Expiry::Soon), (0, Expiry::Soon), (-1, Expiry::Expired)];
+        let cases = [
+            (31, Expiry::Fine),
+            (30, Expiry::Soon),
+            (1, Expiry::Soon),
+            (0, Expiry::Soon),
+            (-1, Expiry::Expired),
+        ];
         for (days, level) in cases {
             let today = expires - chrono::Duration::days(days);
             let status = check_date("client secret", expires, today);
@@ -197,12 +212,27 @@ mod tests {
                     let diag = status.diagnostic.as_ref().expect("diag");
                     assert_eq!(diag.code(), "secret.Expired");
                     assert!(diag.detail().contains("yesterday"), "{}", diag.detail());
-                    assert!(status.config_issue("secret_expires").expect("issue").is_error());
+                    assert!(
+                        status
+                            .config_issue("secret_expires")
+                            .expect("issue")
+                            .is_error()
+                    );
                 }
             }
         }
-        let in_a_while = check_date("client secret", expires, expires - chrono::Duration::days(12));
-        assert!(in_a_while.diagnostic.expect("diag").detail().contains("in 12 days"));
+        let in_a_while = check_date(
+            "client secret",
+            expires,
+            expires - chrono::Duration::days(12),
+        );
+        assert!(
+            in_a_while
+                .diagnostic
+                .expect("diag")
+                .detail()
+                .contains("in 12 days")
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub const USER_AGENT: &str = concat!("calpump/", env!("CARGO_PKG_VERSION"));
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// How long a TCP + TLS connect may take (`connect_timeout = "10s"`).
-    #[serde(default = "default_connect_timeout", with = "calpump_engine::config::duration")]
+    #[serde(
+        default = "default_connect_timeout",
+        with = "calpump_engine::config::duration"
+    )]
     pub connect_timeout: Duration,
     /// How long a whole request may take, body included (`timeout = "60s"`).
     #[serde(default = "default_timeout", with = "calpump_engine::config::duration")]
@@ -112,8 +115,7 @@ impl HttpSettings {
 fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for cert in CertificateDer::pem_slice_iter(&bytes) {
         let cert = cert.map_err(|e| format!("{} is not a PEM file: {e}", path.display()))?;
@@ -300,7 +302,10 @@ impl HttpClient {
             .redirect(redirect);
         if let Some(path) = &settings.ca_file {
             let certs = read_ca_file(path).map_err(|message| {
-                SourceError::new(Diagnostic::new(&general::TLS, format!("ca_file: {message}")))
+                SourceError::new(Diagnostic::new(
+                    &general::TLS,
+                    format!("ca_file: {message}"),
+                ))
             })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -495,9 +500,14 @@ impl HttpResponse {
     /// The server's request id (Graph `request-id`, `client-request-id`; Exchange
     /// `X-ServerRequestId`, `request-id`; Entra `x-ms-request-id`), for details.
     pub fn request_id(&self) -> Option<&str> {
-        ["request-id", "x-ms-request-id", "x-serverrequestid", "client-request-id"]
-            .iter()
-            .find_map(|name| self.headers.get(*name)?.to_str().ok())
+        [
+            "request-id",
+            "x-ms-request-id",
+            "x-serverrequestid",
+            "client-request-id",
+        ]
+        .iter()
+        .find_map(|name| self.headers.get(*name)?.to_str().ok())
     }
 
     /// 429, or 503 with `Retry-After`.

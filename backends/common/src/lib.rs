@@ -26,6 +26,7 @@ pub mod retry;
 pub mod settings;
 pub mod stats;
 pub mod text;
+pub mod tz;
 
 pub use http::{EndpointPolicy, Expect, HttpClient, HttpResponse, HttpSettings};
 pub use limits::Limits;

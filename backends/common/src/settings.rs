@@ -208,7 +208,10 @@ impl OAuthSettings {
         if let Some(scope) = &self.scope
             && scope.trim().is_empty()
         {
-            issues.push(ConfigIssue::error("scope", "empty: remove it to use the backend's default"));
+            issues.push(ConfigIssue::error(
+                "scope",
+                "empty: remove it to use the backend's default",
+            ));
         }
         if let Err(grant_issues) = self.grant() {
             issues.extend(grant_issues);
@@ -263,7 +266,11 @@ impl OAuthSettings {
         let now = Utc::now();
         let mut out = Vec::new();
         if let Some(date) = self.secret_expires {
-            out.push(check_date("the client secret (secret_expires)", date, now.date_naive()));
+            out.push(check_date(
+                "the client secret (secret_expires)",
+                date,
+                now.date_naive(),
+            ));
         }
         if let Some(path) = &self.certificate
             && let Ok(cert) = ClientCertificate::load(path)
@@ -281,7 +288,10 @@ impl OAuthSettings {
         })?;
         let resolve = |key: &str, reference: &Option<SecretRef>| {
             let reference = reference.as_ref().ok_or_else(|| {
-                SourceError::new(Diagnostic::new(&general::SECRET_MISSING, format!("`{key}` is not set")))
+                SourceError::new(Diagnostic::new(
+                    &general::SECRET_MISSING,
+                    format!("`{key}` is not set"),
+                ))
             })?;
             secrets.resolve(reference).map_err(|e| {
                 SourceError::new(Diagnostic::new(
@@ -291,7 +301,9 @@ impl OAuthSettings {
             })
         };
         Ok(match grant {
-            Grant::ClientSecret => Credential::ClientSecret(resolve("client_secret", &self.client_secret)?),
+            Grant::ClientSecret => {
+                Credential::ClientSecret(resolve("client_secret", &self.client_secret)?)
+            }
             Grant::Password => Credential::Password {
                 username: self.username.clone().unwrap_or_default(),
                 password: resolve("password", &self.password)?,
@@ -302,7 +314,10 @@ impl OAuthSettings {
             },
             Grant::Certificate => {
                 let unusable = |e: crate::oauth::cert::CertificateError| {
-                    SourceError::new(Diagnostic::new(&general::CERTIFICATE_UNUSABLE, e.to_string()))
+                    SourceError::new(Diagnostic::new(
+                        &general::CERTIFICATE_UNUSABLE,
+                        e.to_string(),
+                    ))
                 };
                 let path = self.certificate.clone().unwrap_or_default();
                 let cert = ClientCertificate::load(&path).map_err(unusable)?;
@@ -343,9 +358,12 @@ impl OAuthSettings {
         default_scope: &str,
     ) -> Result<TokenSource, SourceError> {
         if let Some(authority) = &self.authority {
-            let url = http.policy().check("authority", authority).map_err(|issue| {
-                SourceError::new(Diagnostic::new(&general::INSECURE_URL, issue.message))
-            })?;
+            let url = http
+                .policy()
+                .check("authority", authority)
+                .map_err(|issue| {
+                    SourceError::new(Diagnostic::new(&general::INSECURE_URL, issue.message))
+                })?;
             http.policy().ensure(&url)?;
         }
         Ok(TokenSource::new(

@@ -185,3 +185,41 @@ pub fn snapshot_all() -> Vec<StatsSnapshot> {
     };
     live.iter().map(|s| s.snapshot()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_profiles_are_listed_while_alive() {
+        let stats = Stats::register("cloud-stats-test", "graph");
+        let op = stats.op("calendarView");
+        op.request();
+        op.request();
+        op.throttle();
+        op.retry();
+        stats.op("token").error();
+        stats.set_secret_days_left(Some(12));
+        let all = snapshot_all();
+        let mine = all
+            .iter()
+            .find(|s| s.profile == "cloud-stats-test")
+            .expect("listed");
+        assert_eq!(mine.backend, "graph");
+        assert_eq!(mine.secret_days_left, Some(12));
+        let view = mine.op("calendarView").expect("op");
+        assert_eq!(
+            (view.requests, view.throttles, view.retries, view.errors),
+            (2, 1, 1, 0)
+        );
+        let total = mine.total();
+        assert_eq!((total.requests, total.errors), (2, 1));
+        drop(op);
+        drop(stats);
+        assert!(
+            !snapshot_all()
+                .iter()
+                .any(|s| s.profile == "cloud-stats-test")
+        );
+    }
+}

@@ -148,7 +148,10 @@ fn value_end(bytes: &[u8], start: usize, quote: Option<u8>, whole_line: bool) ->
         let stop = match quote {
             Some(q) => b == q,
             None if whole_line => matches!(b, b'&' | b'"' | b'<' | b'\r' | b'\n'),
-            None => matches!(b, b'&' | b' ' | b',' | b';' | b'"' | b'\'' | b'<' | b'\r' | b'\n'),
+            None => matches!(
+                b,
+                b'&' | b' ' | b',' | b';' | b'"' | b'\'' | b'<' | b'\r' | b'\n'
+            ),
         };
         if stop {
             break;
@@ -305,10 +308,16 @@ mod tests {
         assert!(looks_like_html(None, page));
         assert!(looks_like_html(Some("text/html; charset=utf-8"), b"oops"));
         assert!(!looks_like_html(Some("application/json"), b"{\"a\":1}"));
-        assert!(!looks_like_html(None, b"<?xml version=\"1.0\"?><s:Envelope/>"));
+        assert!(!looks_like_html(
+            None,
+            b"<?xml version=\"1.0\"?><s:Envelope/>"
+        ));
         assert_eq!(html_title(page).as_deref(), Some("Sign in & continue"));
         let e = excerpt(Some("text/html"), page);
-        assert!(e.contains("Proxy login") && !e.contains("<h1>") && !e.contains("var x"), "{e}");
+        assert!(
+            e.contains("Proxy login") && !e.contains("<h1>") && !e.contains("var x"),
+            "{e}"
+        );
     }
 
     #[test]

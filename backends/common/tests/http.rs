@@ -110,7 +110,10 @@ async fn a_self_signed_tls_server_is_net_tls_with_the_reason() {
     assert!(!err.retryable);
     let detail = err.diagnostic.detail();
     assert!(detail.contains("does not trust"), "{detail}");
-    assert!(detail.contains(&format!("https://localhost:{port}/EWS/Exchange.asmx")), "{detail}");
+    assert!(
+        detail.contains(&format!("https://localhost:{port}/EWS/Exchange.asmx")),
+        "{detail}"
+    );
 
     // With the certificate as `ca_file`, the same server is trusted (the handshake passes; the
     // server then closes without HTTP, which is no longer a TLS error).
@@ -140,12 +143,17 @@ async fn an_unresolvable_host_is_net_dns() {
     let err = http
         .send(
             "probe",
-            http.reqwest().get("https://calpump-test-host.invalid/EWS/Exchange.asmx"),
+            http.reqwest()
+                .get("https://calpump-test-host.invalid/EWS/Exchange.asmx"),
         )
         .await
         .expect_err("dns");
     assert_eq!(err.code(), "net.Dns", "{err}");
-    assert!(err.diagnostic.detail().contains("calpump-test-host.invalid"));
+    assert!(
+        err.diagnostic
+            .detail()
+            .contains("calpump-test-host.invalid")
+    );
 }
 
 async fn answers() -> std::net::SocketAddr {
@@ -243,52 +251,120 @@ async fn answers_are_classified() {
     let get = |path: &str| http.reqwest().get(format!("http://{addr}{path}"));
 
     // A 2xx with the expected body passes, with calpump's user agent.
-    let ok = http.send("json", get("/json")).await.expect("ok").check(Expect::Json).expect("json");
+    let ok = http
+        .send("json", get("/json"))
+        .await
+        .expect("ok")
+        .check(Expect::Json)
+        .expect("json");
     let value: serde_json::Value = ok.json().expect("parse");
     assert_eq!(value["ua"], USER_AGENT);
     assert!(USER_AGENT.starts_with("calpump/"));
 
     // An HTML page where JSON was expected.
-    let err = http.send("x", get("/html")).await.expect("sent").check(Expect::Json).expect_err("html");
+    let err = http
+        .send("x", get("/html"))
+        .await
+        .expect("sent")
+        .check(Expect::Json)
+        .expect_err("html");
     assert_eq!(err.code(), "http.HtmlInsteadOfApi");
-    assert!(err.diagnostic.detail().contains("“Outlook”"), "{}", err.diagnostic.detail());
-    assert!(err.diagnostic.detail().contains(&format!("http://{addr}/html")));
+    assert!(
+        err.diagnostic.detail().contains("“Outlook”"),
+        "{}",
+        err.diagnostic.detail()
+    );
+    assert!(
+        err.diagnostic
+            .detail()
+            .contains(&format!("http://{addr}/html"))
+    );
 
     // A 401 with IIS's HTML page is left to the backend (auth, not a proxy).
-    let unauthorized = http.send("x", get("/html401")).await.expect("sent").check(Expect::Xml).expect("401 passes");
+    let unauthorized = http
+        .send("x", get("/html401"))
+        .await
+        .expect("sent")
+        .check(Expect::Xml)
+        .expect("401 passes");
     assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
 
     // 5xx → server error, retryable, with the page title or the excerpt and the request id.
-    let err = http.send("x", get("/502")).await.expect("sent").check(Expect::Xml).expect_err("502");
+    let err = http
+        .send("x", get("/502"))
+        .await
+        .expect("sent")
+        .check(Expect::Xml)
+        .expect_err("502");
     assert_eq!(err.code(), "http.ServerError");
     assert!(err.retryable);
     assert!(err.diagnostic.detail().contains("502 Bad Gateway"));
-    let err = http.send("x", get("/500json")).await.expect("sent").check(Expect::Json).expect_err("500");
+    let err = http
+        .send("x", get("/500json"))
+        .await
+        .expect("sent")
+        .check(Expect::Json)
+        .expect_err("500");
     assert_eq!(err.code(), "http.ServerError");
     assert!(err.diagnostic.detail().contains("request id req-42"));
     assert!(err.diagnostic.detail().contains("generalException"));
 
     // A SOAP fault (500 with XML) is for the EWS backend to read.
-    let fault = http.send("x", get("/soapfault")).await.expect("sent").check(Expect::Xml).expect("fault passes");
+    let fault = http
+        .send("x", get("/soapfault"))
+        .await
+        .expect("sent")
+        .check(Expect::Xml)
+        .expect("fault passes");
     assert!(fault.text().contains("ErrorServerBusy"));
 
     // 429 and 503 with Retry-After → throttled with the delay.
-    let err = http.send("x", get("/429")).await.expect("sent").check(Expect::Json).expect_err("429");
-    assert_eq!((err.code(), err.retry_after), ("http.Throttled", Some(Duration::from_secs(3))));
-    let err = http.send("x", get("/503")).await.expect("sent").check(Expect::Json).expect_err("503");
-    assert_eq!((err.code(), err.retry_after), ("http.Throttled", Some(Duration::from_secs(2))));
+    let err = http
+        .send("x", get("/429"))
+        .await
+        .expect("sent")
+        .check(Expect::Json)
+        .expect_err("429");
+    assert_eq!(
+        (err.code(), err.retry_after),
+        ("http.Throttled", Some(Duration::from_secs(3)))
+    );
+    let err = http
+        .send("x", get("/503"))
+        .await
+        .expect("sent")
+        .check(Expect::Json)
+        .expect_err("503");
+    assert_eq!(
+        (err.code(), err.retry_after),
+        ("http.Throttled", Some(Duration::from_secs(2)))
+    );
 
     // Truncated JSON → malformed, naming where parsing stopped.
-    let truncated = http.send("x", get("/truncated")).await.expect("sent").check(Expect::Json).expect("2xx");
-    let err = truncated.json::<serde_json::Value>().expect_err("truncated");
+    let truncated = http
+        .send("x", get("/truncated"))
+        .await
+        .expect("sent")
+        .check(Expect::Json)
+        .expect("2xx");
+    let err = truncated
+        .json::<serde_json::Value>()
+        .expect_err("truncated");
     assert_eq!(err.code(), "proto.Malformed");
     assert!(err.retryable);
-    assert!(err.diagnostic.detail().contains("Board"), "{}", err.diagnostic.detail());
+    assert!(
+        err.diagnostic.detail().contains("Board"),
+        "{}",
+        err.diagnostic.detail()
+    );
 
     // Redirects within loopback are followed; to plain http on a remote host, refused.
     let followed = http.send("x", get("/to-json")).await.expect("followed");
     assert_eq!(followed.url.path(), "/json");
-    let err = http.send("x", get("/to-remote-http")).await.expect_err("refused");
+    let err = http
+        .send("x", get("/to-remote-http"))
+        .await
+        .expect_err("refused");
     assert_eq!(err.code(), "config.InsecureUrl");
     assert!(err.diagnostic.detail().contains("mail.contoso.com"));
 
@@ -303,19 +379,35 @@ async fn answers_are_classified() {
 #[test]
 fn endpoint_policy_allows_https_and_loopback_http_only() {
     let strict = EndpointPolicy::default();
-    assert!(strict.check("graph_url", "https://graph.microsoft.com/v1.0").is_ok());
+    assert!(
+        strict
+            .check("graph_url", "https://graph.microsoft.com/v1.0")
+            .is_ok()
+    );
     assert!(strict.check("authority", "http://127.0.0.1:8080").is_ok());
     assert!(strict.check("authority", "http://localhost:8080").is_ok());
     assert!(strict.check("authority", "http://[::1]:8080").is_ok());
-    let err = strict.check("url", "http://mail.contoso.com/EWS/Exchange.asmx").expect_err("remote http");
+    let err = strict
+        .check("url", "http://mail.contoso.com/EWS/Exchange.asmx")
+        .expect_err("remote http");
     assert!(err.is_error() && err.path == "url" && err.message.contains("allow_insecure"));
     assert!(strict.check("url", "ftp://x").is_err());
     assert!(strict.check("url", "not a url").is_err());
-    assert!(strict.check("url", "https://user:pw@mail.contoso.com/").is_err());
+    assert!(
+        strict
+            .check("url", "https://user:pw@mail.contoso.com/")
+            .is_err()
+    );
 
-    let lax = EndpointPolicy { allow_insecure: true };
+    let lax = EndpointPolicy {
+        allow_insecure: true,
+    };
     let mut issues = Vec::new();
-    let url = lax.check_into("url", "http://mail.contoso.com/EWS/Exchange.asmx", &mut issues);
+    let url = lax.check_into(
+        "url",
+        "http://mail.contoso.com/EWS/Exchange.asmx",
+        &mut issues,
+    );
     assert!(url.is_some());
     assert_eq!(issues.len(), 1);
     assert!(!issues[0].is_error(), "a warning");
@@ -324,14 +416,21 @@ fn endpoint_policy_allows_https_and_loopback_http_only() {
     assert!(issues[0].is_error());
 
     let remote = reqwest::Url::parse("http://mail.contoso.com/").expect("url");
-    assert_eq!(strict.ensure(&remote).expect_err("run time").code(), "config.InsecureUrl");
+    assert_eq!(
+        strict.ensure(&remote).expect_err("run time").code(),
+        "config.InsecureUrl"
+    );
 }
 
 #[tokio::test]
 async fn requests_to_remote_http_are_refused_before_sending() {
     let http = client(Duration::from_secs(5));
     let err = http
-        .send("x", http.reqwest().get("http://mail.contoso.com/EWS/Exchange.asmx"))
+        .send(
+            "x",
+            http.reqwest()
+                .get("http://mail.contoso.com/EWS/Exchange.asmx"),
+        )
         .await
         .expect_err("policy");
     assert_eq!(err.code(), "config.InsecureUrl");
@@ -339,7 +438,8 @@ async fn requests_to_remote_http_are_refused_before_sending() {
 
 #[test]
 fn http_settings_check_offline() {
-    let settings: HttpSettings = toml::from_str("timeout = \"30s\"\nconnect_timeout = \"5s\"").expect("parse");
+    let settings: HttpSettings =
+        toml::from_str("timeout = \"30s\"\nconnect_timeout = \"5s\"").expect("parse");
     assert_eq!(settings.timeout, Duration::from_secs(30));
     assert!(settings.check().is_empty());
     let bad = HttpSettings {
@@ -350,4 +450,40 @@ fn http_settings_check_offline() {
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0].path, "ca_file");
     assert!(toml::from_str::<HttpSettings>("timeot = \"30s\"").is_err());
+}
+
+#[tokio::test]
+async fn an_answer_that_breaks_off_is_malformed_and_retryable() {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"value\":[{\"id\":",
+                )
+                .await;
+            // Close mid-body.
+        }
+    });
+    let http = client(Duration::from_secs(5));
+    let err = http
+        .send(
+            "calendarView",
+            http.reqwest().get(format!("http://{addr}/v1.0/x")),
+        )
+        .await
+        .expect_err("broken off");
+    assert_eq!(err.code(), "proto.Malformed");
+    assert!(err.retryable);
+    assert!(
+        err.diagnostic.detail().contains("broke off"),
+        "{}",
+        err.diagnostic.detail()
+    );
 }

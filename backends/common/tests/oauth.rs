@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use calpump_backend_common::oauth::cert::{
-    CertificateCredential, ClientCertificate, PrivateKey, CLIENT_ASSERTION_TYPE,
+    CLIENT_ASSERTION_TYPE, CertificateCredential, ClientCertificate, PrivateKey,
 };
 use calpump_backend_common::oauth::{Credential, Grant, scopes};
 use calpump_engine::secret::Secret;
@@ -70,7 +70,10 @@ async fn password_grant_sends_user_and_asks_for_a_refresh_token() {
         form["scope"],
         "https://outlook.office365.com/.default offline_access"
     );
-    assert!(!form.contains_key("client_secret"), "public client: no secret");
+    assert!(
+        !form.contains_key("client_secret"),
+        "public client: no secret"
+    );
 
     // A confidential app sends its secret too.
     let confidential = entra.source(
@@ -234,8 +237,8 @@ fn certificate_details_and_key_checks() {
     assert_eq!(cert.thumbprint().len(), 40);
     assert!(cert.not_after() > cert.not_before());
     // PKCS#8 and PKCS#1 keys both load.
-    let pkcs8 = PrivateKey::from_pem(&Secret::new(read_fixture("test-rsa-key.pkcs8.pem")))
-        .expect("pkcs8");
+    let pkcs8 =
+        PrivateKey::from_pem(&Secret::new(read_fixture("test-rsa-key.pkcs8.pem"))).expect("pkcs8");
     CertificateCredential::new(cert.clone(), pkcs8).expect("pkcs8 matches");
     // Another key is refused with the certificate's name.
     let other =
@@ -286,7 +289,13 @@ async fn fifty_concurrent_callers_share_one_failure_too() {
     let entra = FakeEntra::start(|_, _| {
         Answer::json(
             401,
-            entra_error("invalid_client", 7000215, "Invalid client secret provided.", "t-1", "c-1"),
+            entra_error(
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided.",
+                "t-1",
+                "c-1",
+            ),
         )
         .delayed(Duration::from_millis(300))
     })
@@ -341,10 +350,7 @@ const ENTRA_CASES: &[(u32, &str, u16, &str)] = &[
 async fn entra_errors_map_to_the_catalogue_with_trace_and_correlation_ids() {
     let entra = FakeEntra::start(|form, _| {
         let code: u32 = form["client_secret"].parse().expect("code in the secret");
-        let (_, error, status, _) = ENTRA_CASES
-            .iter()
-            .find(|c| c.0 == code)
-            .expect("case");
+        let (_, error, status, _) = ENTRA_CASES.iter().find(|c| c.0 == code).expect("case");
         Answer::json(
             *status,
             entra_error(
@@ -366,11 +372,20 @@ async fn entra_errors_map_to_the_catalogue_with_trace_and_correlation_ids() {
             detail.starts_with(&format!("AADSTS{code}: Something Entra says.")),
             "{detail}"
         );
-        assert!(detail.contains(&format!("trace id trace-{code}")), "{detail}");
-        assert!(detail.contains(&format!("correlation id corr-{code}")), "{detail}");
+        assert!(
+            detail.contains(&format!("trace id trace-{code}")),
+            "{detail}"
+        );
+        assert!(
+            detail.contains(&format!("correlation id corr-{code}")),
+            "{detail}"
+        );
         assert!(detail.contains(&format!("HTTP {status}")), "{detail}");
         assert!(detail.contains(&format!("error {error}")), "{detail}");
-        assert!(!detail.contains("Trace ID:"), "only the AADSTS line: {detail}");
+        assert!(
+            !detail.contains("Trace ID:"),
+            "only the AADSTS line: {detail}"
+        );
         assert!(!err.retryable, "AADSTS{code} needs the admin");
     }
 }
@@ -415,17 +430,26 @@ async fn an_html_login_page_from_a_proxy_is_named_as_such() {
         0 => Answer::html(200, page),
         1 => Answer::html(407, page),
         2 => Answer::json(404, ""),
-        _ => Answer::json(200, r#"{"token_type":"Bearer","expires_in":3599,"access_tok"#),
+        _ => Answer::json(
+            200,
+            r#"{"token_type":"Bearer","expires_in":3599,"access_tok"#,
+        ),
     })
     .await;
     for status in [200, 407] {
         let err = entra.secret_source("s").token().await.expect_err("html");
         assert_eq!(err.code(), "http.HtmlInsteadOfApi", "status {status}");
         let detail = err.diagnostic.detail();
-        assert!(detail.contains("Corporate Proxy – Please sign in"), "{detail}");
+        assert!(
+            detail.contains("Corporate Proxy – Please sign in"),
+            "{detail}"
+        );
         assert!(detail.contains(&format!("HTTP {status}")), "{detail}");
         assert!(
-            detail.contains(&format!("{}/contoso.onmicrosoft.com/oauth2/v2.0/token", entra.authority())),
+            detail.contains(&format!(
+                "{}/contoso.onmicrosoft.com/oauth2/v2.0/token",
+                entra.authority()
+            )),
             "names the URL: {detail}"
         );
     }
@@ -435,19 +459,69 @@ async fn an_html_login_page_from_a_proxy_is_named_as_such() {
     assert!(err.diagnostic.detail().contains("HTTP 404"));
     assert!(err.diagnostic.detail().contains("(empty body)"));
     // A truncated token answer.
-    let err = entra.secret_source("s").token().await.expect_err("truncated");
+    let err = entra
+        .secret_source("s")
+        .token()
+        .await
+        .expect_err("truncated");
     assert_eq!(err.code(), "proto.Malformed");
     assert!(err.retryable);
 }
 
 #[tokio::test]
 async fn throttled_token_endpoint_gives_the_servers_delay() {
-    let entra = FakeEntra::start(|_, _| {
-        Answer::json(429, "").with_header("Retry-After", "7")
-    })
-    .await;
+    let entra =
+        FakeEntra::start(|_, _| Answer::json(429, "").with_header("Retry-After", "7")).await;
     let err = entra.secret_source("s").token().await.expect_err("429");
     assert_eq!(err.code(), "http.Throttled");
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
     assert!(err.retryable);
+}
+
+#[tokio::test]
+async fn a_401_gets_one_retry_with_a_fresh_token() {
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let entra = FakeEntra::start(|_, n| counter_token(n)).await;
+    // The API accepts only token-1: the first (cached) token gets a 401.
+    let api = Router::new()
+        .route(
+            "/ok-with-second",
+            get(|headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if auth == "Bearer token-1" {
+                    (StatusCode::OK, "{}")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "{}")
+                }
+            }),
+        )
+        .route(
+            "/always-401",
+            get(|| async { (StatusCode::UNAUTHORIZED, "{}") }),
+        );
+    let addr = common::serve(api).await;
+    let http = common::http();
+    let source = entra.secret_source("s");
+    let url = format!("http://{addr}/ok-with-second");
+    let response = source
+        .send(&http, "calendars", || http.reqwest().get(&url))
+        .await
+        .expect("sent");
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(entra.count(), 2, "one new token");
+
+    // A second 401 is returned, not retried forever.
+    let url = format!("http://{addr}/always-401");
+    let response = source
+        .send(&http, "calendars", || http.reqwest().get(&url))
+        .await
+        .expect("sent");
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(entra.count(), 3, "exactly one retry");
 }

@@ -28,7 +28,10 @@ fn busy(after: Option<Duration>) -> SourceError {
 #[test]
 fn retry_after_parses_seconds_and_http_dates() {
     let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:27:30 GMT").expect("date");
-    assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+    assert_eq!(
+        parse_retry_after("120", now),
+        Some(Duration::from_secs(120))
+    );
     assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
     assert_eq!(
         parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
@@ -62,17 +65,30 @@ fn backoff_is_capped_exponential_with_full_jitter() {
     assert_eq!(policy.backoff_cap(1), Duration::from_millis(200));
     assert_eq!(policy.backoff_cap(3), Duration::from_millis(800));
     assert_eq!(policy.backoff_cap(4), Duration::from_secs(1), "capped");
-    assert_eq!(policy.backoff_cap(40), Duration::from_secs(1), "no overflow");
+    assert_eq!(
+        policy.backoff_cap(40),
+        Duration::from_secs(1),
+        "no overflow"
+    );
     for retry in 0..6 {
         let cap = policy.backoff_cap(retry);
         let samples: Vec<Duration> = (0..2000).map(|_| policy.delay(retry, None)).collect();
         assert!(samples.iter().all(|d| *d <= cap), "within 0..=cap");
         // Full jitter: spread over the whole range, not clustered at the cap.
-        assert!(samples.iter().any(|d| *d < cap / 4), "retry {retry}: low values");
-        assert!(samples.iter().any(|d| *d > cap * 3 / 4), "retry {retry}: high values");
+        assert!(
+            samples.iter().any(|d| *d < cap / 4),
+            "retry {retry}: low values"
+        );
+        assert!(
+            samples.iter().any(|d| *d > cap * 3 / 4),
+            "retry {retry}: high values"
+        );
     }
     // A server delay is honoured exactly, up to the cap.
-    assert_eq!(policy.delay(0, Some(Duration::from_secs(7))), Duration::from_secs(7));
+    assert_eq!(
+        policy.delay(0, Some(Duration::from_secs(7))),
+        Duration::from_secs(7)
+    );
     assert_eq!(
         policy.delay(0, Some(Duration::from_secs(3600))),
         policy.max_server_delay
@@ -182,7 +198,10 @@ async fn retry_honours_retry_after_from_a_real_429() {
     .await
     .expect("second attempt");
     assert_eq!(page.status, StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited Retry-After"
+    );
     let snap = stats.snapshot();
     let op = snap.op("calendarView").expect("op");
     assert_eq!((op.requests, op.throttles, op.retries), (2, 1, 1));
@@ -272,13 +291,21 @@ async fn a_lowered_key_limit_applies_to_that_key_only() {
     let limits = Limits::new(10, 4);
     let key = limits.key("ews.contoso.com");
     key.decrease();
-    assert_eq!(limits.key("EWS.contoso.com").limit(), 2, "case-insensitive, same limit");
+    assert_eq!(
+        limits.key("EWS.contoso.com").limit(),
+        2,
+        "case-insensitive, same limit"
+    );
     assert_eq!(limits.key("other.contoso.com").limit(), 4);
     let _a = limits.acquire("ews.contoso.com").await;
     let _b = limits.acquire("ews.contoso.com").await;
-    let third = tokio::time::timeout(Duration::from_millis(50), limits.acquire("ews.contoso.com")).await;
+    let third =
+        tokio::time::timeout(Duration::from_millis(50), limits.acquire("ews.contoso.com")).await;
     assert!(third.is_err());
-    let _other = tokio::time::timeout(Duration::from_millis(50), limits.acquire("other.contoso.com"))
-        .await
-        .expect("another key is not held up");
+    let _other = tokio::time::timeout(
+        Duration::from_millis(50),
+        limits.acquire("other.contoso.com"),
+    )
+    .await
+    .expect("another key is not held up");
 }

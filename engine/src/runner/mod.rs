@@ -1032,5 +1032,5 @@ async fn finish_calendar(ctx: &Ctx, cal: &mut CalendarRun, end: SyncEnd) -> Resu
     Ok(())
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 mod tests;

@@ -1,5 +1,8 @@
 //! The embedded SQLite state store: WAL journal, `synchronous = FULL`, versioned migrations
-//! embedded in the binary and recorded in `schema_migrations`.
+//! embedded in the binary and recorded in `schema_migrations`. Write transactions start with
+//! `BEGIN IMMEDIATE`: a deferred one that reads first and then writes fails with
+//! SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, and the busy
+//! timeout does not help there.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -143,7 +146,11 @@ impl SqliteStateStore {
                 name,
                 source,
             };
-            let mut tx = self.pool.begin().await.map_err(fail)?;
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(fail)?;
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
@@ -250,7 +257,11 @@ impl StateStore for SqliteStateStore {
 
     async fn commit_calendar(&self, commit: &CalendarCommit) -> Result<(), StateError> {
         let key = &commit.key;
-        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.db())?;
         match &commit.index {
             IndexChange::Replace(items) => {
                 sqlx::query(
@@ -484,8 +495,8 @@ impl StateStore for SqliteStateStore {
                         last_attempt = excluded.last_attempt,
                         last_success = excluded.last_success,
                         failing_since = NULL,
-                        last_warning_code = COALESCE(excluded.last_warning_code, mailbox_status.last_warning_code),
-                        last_warning_detail = COALESCE(excluded.last_warning_detail, mailbox_status.last_warning_detail)",
+                        last_warning_code = excluded.last_warning_code,
+                        last_warning_detail = excluded.last_warning_detail",
                 )
                 .bind(route)
                 .bind(mailbox)
@@ -565,7 +576,11 @@ impl StateStore for SqliteStateStore {
         if rejected.is_empty() && accepted.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.db())?;
         for key in accepted {
             sqlx::query("DELETE FROM rejections WHERE route = ? AND sink = ? AND event_key = ?")
                 .bind(route)

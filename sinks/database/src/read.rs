@@ -11,7 +11,7 @@ use crate::db::{Col, Pool, Val};
 use crate::dialect::Names;
 
 /// One stored row: the event rebuilt from its columns, and the sink's bookkeeping.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredRow {
     pub route: String,
     pub event: Event,

@@ -148,11 +148,7 @@ impl ClientCertificate {
     /// The SHA-1 thumbprint in upper-case hex, as the Entra admin center shows it.
     pub fn thumbprint(&self) -> String {
         let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &self.der);
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect()
+        digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
     }
 
     /// `x5t`: base64url SHA-1 of the DER.
@@ -238,10 +234,7 @@ pub struct CertificateCredential {
 
 impl CertificateCredential {
     /// Fails with [`CertificateError::KeyMismatch`] when the key is not the certificate's.
-    pub fn new(
-        certificate: ClientCertificate,
-        key: PrivateKey,
-    ) -> Result<Self, CertificateError> {
+    pub fn new(certificate: ClientCertificate, key: PrivateKey) -> Result<Self, CertificateError> {
         if key.public_key() != certificate.public_key.as_slice() {
             return Err(CertificateError::KeyMismatch {
                 subject: certificate.subject.clone(),

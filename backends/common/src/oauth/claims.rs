@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(c.audience.as_deref(), Some("https://graph.microsoft.com"));
         assert!(c.grants("Calendars.Read"));
         assert!(c.grants("calendars.readwrite"));
-        assert_eq!(c.missing(&["Calendars.Read", "Place.Read.All"]), vec!["Place.Read.All"]);
+        assert_eq!(
+            c.missing(&["Calendars.Read", "Place.Read.All"]),
+            vec!["Place.Read.All"]
+        );
         let d = TokenClaims::decode(&jwt(
             r#"{"scp":"EWS.AccessAsUser.All offline_access","upn":"svc@contoso.com"}"#,
         ))

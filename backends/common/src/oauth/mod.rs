@@ -3,17 +3,15 @@
 //! mapped to the catalogue, and the token's roles and scopes.
 //!
 //! ```no_run
-//! # async fn demo(http: calpump_backend_common::http::HttpClient, token_source: calpump_backend_common::oauth::TokenSource) -> Result<(), calpump_engine::source::SourceError> {
+//! # async fn demo(http: calpump_backend_common::http::HttpClient, tokens: calpump_backend_common::oauth::TokenSource) -> Result<(), calpump_engine::source::SourceError> {
 //! use calpump_backend_common::http::Expect;
-//! let token = token_source.token().await?;
-//! let request = http
-//!     .reqwest()
-//!     .get("https://graph.microsoft.com/v1.0/users/room@contoso.com/calendars")
-//!     .header(reqwest::header::AUTHORIZATION, token.header_value());
-//! let response = http.send("calendars", request).await?;
-//! if response.status == reqwest::StatusCode::UNAUTHORIZED {
-//!     token_source.invalidate(&token); // then retry once with `token_source.token()`
-//! }
+//! let url = "https://graph.microsoft.com/v1.0/users/room@contoso.com/calendars";
+//! // Bearer token from the cache; on a 401 one retry with a fresh token.
+//! let response = tokens
+//!     .send(&http, "calendars", || http.reqwest().get(url))
+//!     .await?
+//!     .check(Expect::Json)?;
+//! // By hand: `tokens.token().await?`, `token.header_value()`, `tokens.invalidate(&token)`.
 //! # Ok(()) }
 //! ```
 //!
@@ -46,12 +44,12 @@ use calpump_engine::diagnostics::Diagnostic;
 use calpump_engine::diagnostics::catalogue::general;
 use calpump_engine::secret::Secret;
 use calpump_engine::source::SourceError;
-use reqwest::header::HeaderValue;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpResponse};
 use cert::{CLIENT_ASSERTION_TYPE, CertificateCredential};
 use claims::TokenClaims;
 
@@ -92,11 +90,9 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credential::ClientSecret(_) => f.write_str("Credential::ClientSecret([redacted])"),
-            Credential::Certificate(c) => write!(
-                f,
-                "Credential::Certificate({})",
-                c.certificate().describe()
-            ),
+            Credential::Certificate(c) => {
+                write!(f, "Credential::Certificate({})", c.certificate().describe())
+            }
             Credential::Password { username, .. } => {
                 write!(f, "Credential::Password({username}, [redacted])")
             }
@@ -394,6 +390,35 @@ impl TokenSource {
         if guard.as_ref().is_some_and(|t| t.serial == token.serial) {
             *guard = None;
         }
+    }
+
+    /// Sends a request with `Authorization: Bearer …` — the design's "one retry on 401": when
+    /// the API answers 401, the token is invalidated and the request is built and sent once
+    /// more with a fresh token. `build` is called for each attempt (add the backend's own
+    /// headers there). The answer of the last attempt is returned, a second 401 included, for
+    /// the backend to map with its own diagnostics.
+    pub async fn send(
+        &self,
+        http: &HttpClient,
+        op: &'static str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<HttpResponse, SourceError> {
+        let token = self.token().await?;
+        let response = http
+            .send(op, build().header(AUTHORIZATION, token.header_value()))
+            .await?;
+        if response.status != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        tracing::debug!(
+            op,
+            serial = token.serial(),
+            "401 with a cached token; fetching a new one"
+        );
+        self.invalidate(&token);
+        let fresh = self.token().await?;
+        http.send(op, build().header(AUTHORIZATION, fresh.header_value()))
+            .await
     }
 
     async fn request(&self, state: &mut RefreshState) -> Result<AccessToken, SourceError> {

@@ -34,7 +34,10 @@ impl Answer {
     pub fn json(status: u16, body: impl Into<String>) -> Self {
         Self {
             status,
-            headers: vec![("content-type".into(), "application/json; charset=utf-8".into())],
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
             body: body.into(),
             delay: Duration::ZERO,
         }
@@ -207,7 +210,13 @@ pub fn read_fixture(name: &str) -> String {
 }
 
 /// An Entra error body as the token endpoint sends it.
-pub fn entra_error(error: &str, code: u32, message: &str, trace: &str, correlation: &str) -> String {
+pub fn entra_error(
+    error: &str,
+    code: u32,
+    message: &str,
+    trace: &str,
+    correlation: &str,
+) -> String {
     let description = format!(
         "AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: 2026-11-28 10:00:00Z"
     );

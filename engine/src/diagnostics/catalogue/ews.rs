@@ -58,12 +58,28 @@ entry!(UNAUTHORIZED, "ews.Unauthorized", retryable: false,
           remedy: "Format des Benutzernamens (DOMÄNE\\benutzer oder UPN) und Kennwort prüfen; `auth.kind` auf ein angebotenes Verfahren setzen (`ntlm`, wenn NTLM oder Negotiate angeboten wird). Bei OAuth die Berechtigung für Office 365 Exchange Online hinzufügen und die Administratorzustimmung erteilen." });
 
 entry!(EWS_DISABLED, "ews.EwsDisabled", retryable: false,
-    en: { title: "EWS is switched off for this tenant or app",
-          cause: "Exchange Online blocks EWS for apps that are not allow-listed since 1 October 2026 and switches it off for everyone on 1 April 2027; or an administrator disabled EWS for the organisation, the mailbox or this application.",
-          remedy: "Move the route to Microsoft Graph: `calpump migrate plan --route <route> --to <graph profile>`, then verify and switch. Until then an administrator can allow-list the app (Set-OrganizationConfig -EwsApplicationAccessPolicy EnforceAllowList -EwsAllowList @{Add='<app>'}) where Microsoft still permits it." },
-    de: { title: "EWS ist für diesen Mandanten oder diese App abgeschaltet",
-          cause: "Exchange Online sperrt EWS seit dem 1. Oktober 2026 für nicht freigegebene Apps und schaltet es am 1. April 2027 für alle ab; oder ein Administrator hat EWS für die Organisation, das Postfach oder diese Anwendung deaktiviert.",
-          remedy: "Die Route zu Microsoft Graph umziehen: `calpump migrate plan --route <route> --to <Graph-Profil>`, dann prüfen und umschalten. Bis dahin kann ein Administrator die App freigeben (Set-OrganizationConfig -EwsApplicationAccessPolicy EnforceAllowList -EwsAllowList @{Add='<App>'}), solange Microsoft das noch zulässt." });
+    en: { title: "EWS is switched off for this tenant, mailbox or app",
+          cause: "The server refused the EWS request with HTTP 403 Forbidden and no EWS error: Exchange Online blocks EWS for apps that are not on the tenant's allow list (EwsAllowedAppIDs) since 1 October 2026 and switches EWS off for everyone on 1 April 2027; before that, Microsoft's temporary EWS shut-offs answer the same way. On-premises and in Exchange Online, EwsEnabled = $false on the organisation or the mailbox, or an EwsApplicationAccessPolicy that does not list calpump, gives the same answer.",
+          remedy: "Move the route to Microsoft Graph: `calpump migrate plan --route <route> --to <graph profile>`, then verify and switch. Until then an administrator can check `Get-OrganizationConfig | fl Ews*` and `Get-CASMailbox <mailbox> | fl Ews*`, and allow the app where Microsoft still permits it: `Set-OrganizationConfig -EwsEnabled $true` and `Set-OrganizationConfig -EwsAllowedAppIDs \"<application id>\"` (on-premises: `Set-CASMailbox <mailbox> -EwsEnabled $true`, or add calpump's user agent `calpump/*` to EwsAllowList)." },
+    de: { title: "EWS ist für diesen Mandanten, dieses Postfach oder diese App abgeschaltet",
+          cause: "Der Server hat die EWS-Anfrage mit HTTP 403 Forbidden ohne EWS-Fehler abgelehnt: Exchange Online sperrt EWS seit dem 1. Oktober 2026 für Apps, die nicht auf der Freigabeliste des Mandanten (EwsAllowedAppIDs) stehen, und schaltet EWS am 1. April 2027 für alle ab; vorher antworten Microsofts vorübergehende EWS-Abschaltungen genauso. Lokal und in Exchange Online führt EwsEnabled = $false für die Organisation oder das Postfach, oder eine EwsApplicationAccessPolicy ohne calpump, zur selben Antwort.",
+          remedy: "Die Route zu Microsoft Graph umziehen: `calpump migrate plan --route <route> --to <Graph-Profil>`, dann prüfen und umschalten. Bis dahin kann ein Administrator `Get-OrganizationConfig | fl Ews*` und `Get-CASMailbox <Postfach> | fl Ews*` prüfen und die App freigeben, solange Microsoft das zulässt: `Set-OrganizationConfig -EwsEnabled $true` und `Set-OrganizationConfig -EwsAllowedAppIDs \"<Anwendungs-ID>\"` (lokal: `Set-CASMailbox <Postfach> -EwsEnabled $true` oder calpumps User-Agent `calpump/*` in die EwsAllowList aufnehmen)." });
+
+entry!(SERVER_TRANSIENT, "ews.ServerTransient", retryable: true,
+    en: { title: "Exchange reported a passing failure",
+          cause: "EWS answered with a ResponseCode that means the mailbox database or a server behind EWS was briefly unavailable (ErrorMailboxStoreUnavailable, ErrorInternalServerTransientError, ErrorMailboxMoveInProgress, ErrorTimeoutExpired, ErrorConnectionFailed).",
+          remedy: "Nothing to do when it is occasional: calpump retries with back-off and loses nothing. If it persists for one mailbox, check the mailbox database's health and whether the mailbox is being moved." },
+    de: { title: "Exchange meldet einen vorübergehenden Fehler",
+          cause: "EWS hat mit einem ResponseCode geantwortet, der bedeutet, dass die Postfachdatenbank oder ein Server hinter EWS kurz nicht verfügbar war (ErrorMailboxStoreUnavailable, ErrorInternalServerTransientError, ErrorMailboxMoveInProgress, ErrorTimeoutExpired, ErrorConnectionFailed).",
+          remedy: "Gelegentlich ist das normal: calpump wiederholt mit wachsender Wartezeit und verliert nichts. Hält es für ein Postfach an, den Zustand der Postfachdatenbank prüfen und ob das Postfach gerade verschoben wird." });
+
+entry!(INVALID_SERVER_VERSION, "ews.InvalidServerVersion", retryable: false,
+    en: { title: "Exchange does not accept the requested schema version",
+          cause: "The profile's `server_version` (sent as RequestServerVersion) is unknown to this Exchange or too old for the properties calpump reads (ErrorInvalidServerVersion, ErrorIncorrectSchemaVersion, ErrorSchemaValidation).",
+          remedy: "Remove `server_version` from the profile to use the default (Exchange2013_SP1, accepted by Exchange 2013 and later and by Exchange Online), or set it to a value the server lists in its EwsSupportedSchemas." },
+    de: { title: "Exchange akzeptiert die angeforderte Schemaversion nicht",
+          cause: "Die `server_version` des Profils (gesendet als RequestServerVersion) kennt dieser Exchange nicht, oder sie ist zu alt für die Eigenschaften, die calpump liest (ErrorInvalidServerVersion, ErrorIncorrectSchemaVersion, ErrorSchemaValidation).",
+          remedy: "`server_version` aus dem Profil entfernen, um den Standard zu verwenden (Exchange2013_SP1, den Exchange 2013 und neuer sowie Exchange Online annehmen), oder einen Wert setzen, den der Server in EwsSupportedSchemas nennt." });
 
 entry!(AUTODISCOVER_FAILED, "ews.AutodiscoverFailed", retryable: true,
     en: { title: "Autodiscover found no EWS URL",
@@ -90,6 +106,8 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &INVALID_SYNC_STATE,
     &UNAUTHORIZED,
     &EWS_DISABLED,
+    &SERVER_TRANSIENT,
+    &INVALID_SERVER_VERSION,
     &AUTODISCOVER_FAILED,
     &OTHER,
 ];

@@ -164,12 +164,23 @@ pub fn replace_path(url: &str, db: &str) -> String {
     parsed.to_string()
 }
 
+/// How the harness reads what the sink stored.
+enum Reader {
+    /// A linked instance of the sink in this process.
+    Linked(DatabaseSink),
+    /// A helper process (this test binary re-run): for SQLite when the sink under test is the
+    /// loaded `.so`, which carries its own copy of SQLite. Two copies of SQLite in one process
+    /// must never open the same file — their POSIX locks and WAL index would trample each other
+    /// (<https://www.sqlite.org/howtocorrupt.html>, 2.2.1) — while other processes may.
+    Process,
+}
+
 /// The conformance harness over one fresh database.
 pub struct DbHarness {
     pub config: Value,
     /// Loaded `.so` to open instances from (through the C ABI) instead of linking.
     pub plugin: Option<String>,
-    reader: DatabaseSink,
+    reader: Reader,
     // Dropped last: the database outlives every instance above.
     pub db: FreshDb,
 }
@@ -184,8 +195,9 @@ impl DbHarness {
                 c.insert(k.clone(), v.clone());
             }
         }
-        let reader =
-            DatabaseSink::create(config.clone()).expect("the sink starts on a fresh database");
+        let reader = Reader::Linked(
+            DatabaseSink::create(config.clone()).expect("the sink starts on a fresh database"),
+        );
         Self {
             config,
             plugin: None,
@@ -194,19 +206,49 @@ impl DbHarness {
         }
     }
 
-    pub fn with_plugin(mut self, path: String) -> Self {
-        self.plugin = Some(path);
-        self
+    /// A harness whose sink instances are the loaded plugin at `path`, on a fresh database.
+    pub fn for_plugin(engine: Engine, extra: Value, path: String) -> Self {
+        let mut h = Self::new(engine, extra);
+        if engine == Engine::Sqlite {
+            // Close the linked copy of SQLite's connections before the plugin's copy opens the
+            // file; read through a helper process from now on.
+            h.reader = Reader::Process;
+        }
+        h.plugin = Some(path);
+        h
     }
 
-    pub fn reader(&self) -> &DatabaseSink {
-        &self.reader
+    pub fn try_rows(
+        &self,
+        route: &str,
+        mailbox: &str,
+        calendar: Option<&str>,
+    ) -> Result<Vec<StoredRow>, String> {
+        match &self.reader {
+            Reader::Linked(sink) => sink
+                .read_rows(route, mailbox, calendar)
+                .map_err(|e| e.to_string()),
+            Reader::Process => {
+                let spec = json!({
+                    "mode": "read", "config": self.config,
+                    "route": route, "mailbox": mailbox, "calendar": calendar,
+                });
+                let out = helper(&spec)
+                    .stdout(std::process::Stdio::piped())
+                    .output()
+                    .map_err(|e| format!("read helper: {e}"))?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let json = text
+                    .lines()
+                    .find_map(|l| l.find(HELPER_JSON).map(|at| &l[at + HELPER_JSON.len()..]))
+                    .ok_or_else(|| format!("read helper printed no rows: {text}"))?;
+                serde_json::from_str(json).map_err(|e| format!("read helper: {e}"))
+            }
+        }
     }
 
     pub fn rows(&self, route: &str, mailbox: &str, calendar: Option<&str>) -> Vec<StoredRow> {
-        self.reader
-            .read_rows(route, mailbox, calendar)
-            .expect("read rows")
+        self.try_rows(route, mailbox, calendar).expect("read rows")
     }
 
     /// The qualified events table of this configuration.
@@ -355,10 +397,7 @@ impl Harness for DbHarness {
     }
 
     fn read_back(&self, route: &str, mailbox: &str, calendar: &str) -> Result<Contents, String> {
-        let rows = self
-            .reader
-            .read_rows(route, mailbox, Some(calendar))
-            .map_err(|e| e.to_string())?;
+        let rows = self.try_rows(route, mailbox, Some(calendar))?;
         let mut out = Contents::new();
         for row in rows {
             let hash = row.event.content_hash();
@@ -446,6 +485,23 @@ impl Harness for DbHarness {
             }),
             // SQLite has one writer at a time by design: the hold is a long reader (a WAL
             // snapshot of the mailbox's rows), which no writer may wait for.
+            Engine::Sqlite if matches!(self.reader, Reader::Process) => {
+                let spec = json!({ "mode": "hold", "url": url, "table": table, "route": route, "mailbox": mailbox });
+                let mut child = helper(&spec)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("hold helper: {e}"))?;
+                let stdout = child.stdout.take().ok_or("hold helper has no stdout")?;
+                let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+                let held = lines.any(|l| l.is_ok_and(|l| l.contains(HELPER_HELD)));
+                if !held {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("the hold helper did not report holding".into());
+                }
+                Ok(Hold::Shared(Box::new(ChildGuard(Some(child)))))
+            }
             Engine::Sqlite => {
                 let hold = hold_thread(move |ready, release| async move {
                     let setup = async {
@@ -528,4 +584,86 @@ pub fn linked_table() -> &'static SinkPluginV1 {
 /// Checks a `Sink::check` through the linked crate.
 pub fn check(config: Value) -> Result<Vec<String>, SinkError> {
     <DatabaseSink as Sink>::check(&config)
+}
+
+/// Marks the helper's JSON line.
+const HELPER_JSON: &str = "CALPUMP-HELPER-JSON ";
+const HELPER_HELD: &str = "CALPUMP-HELPER-HELD";
+/// The environment variable that makes [`serve_helper`] act.
+pub const HELPER_ENV: &str = "CALPUMP_DB_TEST_HELPER";
+/// The name of the `#[test]` that calls [`serve_helper`] in a test binary using the helper.
+pub const HELPER_TEST: &str = "helper_process_for_sqlite_reads";
+
+fn helper(spec: &Value) -> std::process::Command {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([HELPER_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(HELPER_ENV, spec.to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    cmd
+}
+
+struct ChildGuard(Option<std::process::Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            drop(child.stdin.take()); // EOF: the helper rolls back and exits
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The helper process's side: does nothing unless [`HELPER_ENV`] is set. In `read` mode it
+/// prints the rows of a (route, mailbox[, calendar]) as JSON; in `hold` mode it holds a read
+/// transaction on a mailbox's rows until its stdin closes.
+pub fn serve_helper() {
+    let Ok(text) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let spec: Value = serde_json::from_str(&text).expect("helper spec");
+    match spec["mode"].as_str() {
+        Some("read") => {
+            let sink = DatabaseSink::create(spec["config"].clone()).expect("open for reading");
+            let rows = sink
+                .read_rows(
+                    spec["route"].as_str().unwrap_or_default(),
+                    spec["mailbox"].as_str().unwrap_or_default(),
+                    spec["calendar"].as_str(),
+                )
+                .expect("read rows");
+            println!(
+                "\n{HELPER_JSON}{}",
+                serde_json::to_string(&rows).expect("rows as JSON")
+            );
+        }
+        Some("hold") => {
+            runtime().block_on(async {
+                let url = spec["url"].as_str().unwrap_or_default();
+                let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+                sqlx::raw_sql("BEGIN").execute(&mut c).await.expect("begin");
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} WHERE route = ? AND mailbox = ?",
+                    spec["table"].as_str().unwrap_or_default()
+                );
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(spec["route"].as_str().unwrap_or_default())
+                    .bind(spec["mailbox"].as_str().unwrap_or_default())
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("read");
+                println!("\n{HELPER_HELD}");
+                let mut sink = String::new();
+                while std::io::stdin()
+                    .read_line(&mut sink)
+                    .map(|n| n > 0)
+                    .unwrap_or(false)
+                {}
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut c).await;
+            });
+        }
+        other => panic!("unknown helper mode {other:?}"),
+    }
+    std::process::exit(0);
 }

@@ -1,0 +1,164 @@
+//! Every EWS failure to a catalogue diagnostic: `ResponseCode`s (in a SOAP fault or a response
+//! message), 401 with the schemes the server offered, 403 without an EWS answer, and answers
+//! that are not EWS at all.
+//!
+//! Codes: office-developer-exchange-docs `web-service-reference/responsecode.md`; throttling:
+//! `exchange-web-services/ews-throttling-in-exchange.md`.
+
+use std::time::Duration;
+
+use calpump_backend_common::http::{HttpResponse, display_url};
+use calpump_engine::diagnostics::catalogue::{ews, general};
+use calpump_engine::diagnostics::{Diagnostic, DiagnosticInfo};
+use calpump_engine::source::SourceError;
+use reqwest::header::WWW_AUTHENTICATE;
+
+/// The catalogue entry and retryability of an EWS `ResponseCode`.
+pub fn code_info(code: &str) -> (&'static DiagnosticInfo, bool) {
+    match code {
+        "ErrorServerBusy" => (&ews::SERVER_BUSY, true),
+        "ErrorExceededConnectionCount" | "ErrorTooManyObjectsOpened" => {
+            (&ews::EXCEEDED_CONNECTION_COUNT, true)
+        }
+        "ErrorInvalidSyncStateData" | "ErrorSyncFolderNotFound" => (&ews::INVALID_SYNC_STATE, true),
+        "ErrorImpersonateUserDenied" | "ErrorImpersonationDenied" | "ErrorImpersonationFailed" => {
+            (&ews::IMPERSONATE_USER_DENIED, false)
+        }
+        "ErrorNonExistentMailbox" | "ErrorMailRecipientNotFound" | "ErrorInvalidSmtpAddress" => {
+            (&ews::NON_EXISTENT_MAILBOX, false)
+        }
+        "ErrorAccessDenied" | "ErrorDelegateNoUser" | "ErrorNotDelegate" => {
+            (&ews::ACCESS_DENIED, false)
+        }
+        "ErrorMailboxStoreUnavailable"
+        | "ErrorInternalServerTransientError"
+        | "ErrorMailboxMoveInProgress"
+        | "ErrorTimeoutExpired"
+        | "ErrorConnectionFailed"
+        | "ErrorADUnavailable"
+        | "ErrorRpcServerUnavailable"
+        | "ErrorBatchProcessingStopped"
+        | "ErrorInternalServerError" => (&ews::SERVER_TRANSIENT, true),
+        "ErrorInvalidServerVersion" | "ErrorIncorrectSchemaVersion" | "ErrorSchemaValidation" => {
+            (&ews::INVALID_SERVER_VERSION, false)
+        }
+        _ => (&ews::OTHER, false),
+    }
+}
+
+/// A `ResponseCode` (+ text, back-off) as a source error. `context` names the operation and
+/// mailbox (`FindItem for room-1@contoso.com`).
+pub fn code_error(code: &str, text: &str, back_off: Option<Duration>, context: &str) -> SourceError {
+    let (info, retryable) = code_info(code);
+    let mut detail = format!("{context}: {code}");
+    if !text.is_empty() && text != code {
+        detail.push_str(&format!(" — {}", calpump_backend_common::text::redact(text)));
+    }
+    if let Some(wait) = back_off {
+        detail.push_str(&format!(" (BackOffMilliseconds {})", wait.as_millis()));
+    }
+    SourceError::new(Diagnostic::new(info, detail))
+        .retryable(retryable)
+        .with_retry_after(back_off)
+}
+
+/// The authentication schemes a 401 offered (`WWW-Authenticate`), e.g. `["Negotiate", "NTLM"]`.
+pub fn offered_schemes(response: &HttpResponse) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in response.headers.get_all(WWW_AUTHENTICATE) {
+        let Ok(text) = value.to_str() else { continue };
+        // One header may list several challenges: `Basic realm="x", NTLM`.
+        for part in text.split(',') {
+            let scheme = part.trim().split_whitespace().next().unwrap_or_default();
+            if scheme.is_empty() || scheme.contains('=') {
+                continue;
+            }
+            if !out.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+                out.push(scheme.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// 401: `ews.Unauthorized` naming the URL, the scheme calpump used and what the server offers.
+pub fn unauthorized(response: &HttpResponse, used: &str, who: &str) -> SourceError {
+    let offered = offered_schemes(response);
+    let offered = if offered.is_empty() {
+        "no scheme".to_string()
+    } else {
+        offered.join(", ")
+    };
+    let mut detail = format!(
+        "{} answered HTTP 401 to {used} authentication as {who}; the server offers: {offered}",
+        display_url(&response.url)
+    );
+    if let Some(diag) = response
+        .headers
+        .get("x-ms-diagnostics")
+        .and_then(|v| v.to_str().ok())
+    {
+        detail.push_str(&format!(" (x-ms-diagnostics: {diag})"));
+    }
+    SourceError::new(Diagnostic::new(&ews::UNAUTHORIZED, detail)).retryable(false)
+}
+
+/// 403 without an EWS answer: EWS is switched off for the tenant, the mailbox or the app.
+pub fn forbidden(response: &HttpResponse) -> SourceError {
+    let mut detail = format!(
+        "{} answered HTTP 403 Forbidden without an EWS error",
+        display_url(&response.url)
+    );
+    let excerpt = response.excerpt();
+    if !excerpt.trim().is_empty() {
+        detail.push_str(&format!(": “{excerpt}”"));
+    }
+    if let Some(id) = response.request_id() {
+        detail.push_str(&format!(", request id {id}"));
+    }
+    SourceError::new(Diagnostic::new(&ews::EWS_DISABLED, detail)).retryable(false)
+}
+
+/// Any other status that did not come with a SOAP answer.
+pub fn unexpected_status(response: &HttpResponse) -> SourceError {
+    let detail = format!(
+        "{} answered HTTP {} where EWS was expected: “{}”",
+        display_url(&response.url),
+        response.status.as_u16(),
+        response.excerpt()
+    );
+    let info = if response.status.as_u16() == 404 {
+        &ews::OTHER
+    } else {
+        &general::MALFORMED
+    };
+    SourceError::new(Diagnostic::new(info, detail)).retryable(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_entries() {
+        assert_eq!(code_info("ErrorServerBusy").0.code, "ews.ErrorServerBusy");
+        assert!(code_info("ErrorServerBusy").1);
+        assert_eq!(
+            code_info("ErrorImpersonateUserDenied").0.code,
+            "ews.ErrorImpersonateUserDenied"
+        );
+        assert_eq!(code_info("ErrorNonExistentMailbox").0.code, "ews.ErrorNonExistentMailbox");
+        assert_eq!(code_info("ErrorAccessDenied").0.code, "ews.ErrorAccessDenied");
+        assert_eq!(code_info("ErrorMailboxStoreUnavailable").0.code, "ews.ServerTransient");
+        assert_eq!(code_info("ErrorSomethingNew").0.code, "ews.Other");
+        let e = code_error(
+            "ErrorServerBusy",
+            "The server cannot service this request right now.",
+            Some(Duration::from_millis(5000)),
+            "SyncFolderItems for room@contoso.com",
+        );
+        assert!(e.retryable);
+        assert_eq!(e.retry_after, Some(Duration::from_millis(5000)));
+        assert!(e.diagnostic.detail().contains("BackOffMilliseconds 5000"));
+    }
+}

@@ -1,0 +1,258 @@
+//! The daemon's HTTP routes (axum).
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::{App, html};
+use crate::diagnostics::catalogue;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/sinks/{sink}", get(sink_redirect))
+        .route("/sinks/{sink}/", get(sink_root))
+        .route("/sinks/{sink}/{*path}", get(sink_file))
+        .with_state(app)
+}
+
+fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn html_page(body: String) -> Response {
+    let mut response = with_type(body, "text/html; charset=utf-8");
+    response.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    response
+}
+
+async fn index(State(app): State<Arc<App>>) -> Response {
+    html_page(html::index(&app))
+}
+
+async fn healthz() -> Response {
+    with_type("ok\n", "text/plain; charset=utf-8")
+}
+
+async fn metrics() -> Response {
+    let metrics = crate::metrics::global();
+    metrics.gauge_set("calpump_up", "1 while the daemon runs.", &[], 1.0);
+    with_type(metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+}
+
+/// The status document, as JSON.
+pub(crate) async fn status_json(app: &App) -> serde_json::Value {
+    let board = app.board().clone();
+    let mut routes = Vec::new();
+    for route in &app.routes {
+        let entry = board.get(&route.name).cloned().unwrap_or_default();
+        let last_run = match app.state.recent_runs(Some(&route.name), 1).await {
+            Ok(runs) => runs.into_iter().next(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read run history for /status");
+                None
+            }
+        };
+        let mailboxes = app
+            .state
+            .mailbox_status(Some(&route.name))
+            .await
+            .unwrap_or_default();
+        let describe = |code: &str, detail: &str| {
+            let info = catalogue::lookup(code);
+            json!({
+                "code": code,
+                "title": info.map(|i| i.en.title),
+                "remedy": info.map(|i| i.en.remedy),
+                "detail": detail,
+            })
+        };
+        routes.push(json!({
+            "name": route.name,
+            "profile": route.profile,
+            "backend": route.backend,
+            "interval_seconds": route.interval.as_secs(),
+            "sinks": route.sinks,
+            "running": entry.running,
+            "next_sync": entry.next_sync,
+            "last_run": last_run.map(|run| json!({
+                "id": run.id,
+                "status": run.status,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "counts": run.counts,
+                "errors": run.errors.iter().map(|e| {
+                    let mut d = describe(&e.code, &e.detail);
+                    d["mailbox"] = json!(e.mailbox);
+                    d
+                }).collect::<Vec<_>>(),
+            })),
+            "mailboxes": mailboxes.iter().map(|m| json!({
+                "address": m.mailbox,
+                "name": m.name,
+                "last_attempt": m.last_attempt,
+                "last_success": m.last_success,
+                "failing_since": m.failing_since,
+                "last_error": m.last_error.as_ref().map(|e| describe(&e.code, &e.detail)),
+                "last_warning": m.last_warning.as_ref().map(|e| describe(&e.code, &e.detail)),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": app.started_at,
+        "routes": routes,
+        "sinks": app.sinks.iter().map(|s| json!({
+            "name": s.name,
+            "plugin": s.plugin,
+            "next_wakeup": s.handle.next_wakeup(),
+            "pages": s.out_dir.as_ref().map(|_| format!("/sinks/{}/", s.name)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn status(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let wants_json = query.get("format").is_some_and(|f| f == "json")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    let document = status_json(&app).await;
+    if wants_json {
+        with_type(document.to_string(), "application/json")
+    } else {
+        html_page(html::status(&document))
+    }
+}
+
+async fn sink_redirect(UrlPath(sink): UrlPath<String>) -> Response {
+    Redirect::permanent(&format!("/sinks/{}/", html::url_segment(&sink))).into_response()
+}
+
+async fn sink_root(State(app): State<Arc<App>>, UrlPath(sink): UrlPath<String>) -> Response {
+    serve(&app, &sink, "").await
+}
+
+async fn sink_file(
+    State(app): State<Arc<App>>,
+    UrlPath((sink, path)): UrlPath<(String, String)>,
+) -> Response {
+    serve(&app, &sink, &path).await
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// A path inside `root`, refusing anything that could leave it (`..`, absolute parts, hidden
+/// files).
+fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = root.to_path_buf();
+    for part in rel.split('/') {
+        if part.is_empty() {
+            continue;
+        }
+        if part.starts_with('.') || part.contains('\\') {
+            return None;
+        }
+        let mut components = Path::new(part).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(c)), None) => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve(app: &App, sink: &str, rel: &str) -> Response {
+    let Some(root) = app
+        .sinks
+        .iter()
+        .find(|s| s.name == sink)
+        .and_then(|s| s.out_dir.clone())
+    else {
+        return not_found();
+    };
+    let Some(mut path) = inside(&root, rel) else {
+        return not_found();
+    };
+    // Symlinks must not lead outside the directory either.
+    let (Ok(root), Ok(canonical)) = (root.canonicalize(), path.canonicalize()) else {
+        return not_found();
+    };
+    if !canonical.starts_with(&root) {
+        return not_found();
+    }
+    if canonical.is_dir() {
+        if !rel.is_empty() && !rel.ends_with('/') {
+            return Redirect::permanent(&format!("/sinks/{}/{}/", html::url_segment(sink), rel))
+                .into_response();
+        }
+        path = canonical.join("index.html");
+    } else {
+        path = canonical;
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => with_type(bytes, content_type(&path)),
+        Err(_) => not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_leave_the_directory() {
+        let root = Path::new("/srv/signs");
+        assert_eq!(
+            inside(root, "a/b.html"),
+            Some(PathBuf::from("/srv/signs/a/b.html"))
+        );
+        assert_eq!(inside(root, ""), Some(PathBuf::from("/srv/signs")));
+        assert_eq!(inside(root, "../etc/passwd"), None);
+        assert_eq!(inside(root, "a/../../x"), None);
+        assert_eq!(inside(root, ".hidden"), None);
+        assert_eq!(inside(root, "a\\..\\b"), None);
+    }
+}
