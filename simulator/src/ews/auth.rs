@@ -70,9 +70,6 @@ pub fn account_for(control: &Control, user: &str, domain: &str) -> Option<Accoun
     } else {
         return None;
     };
-    if !ours(domain) && !user.contains('@') {
-        return None;
-    }
     control.account(&upn)
 }
 

@@ -102,8 +102,27 @@ def main():
             only_exchangelib=sorted(map(list, (got - want).keys())),
             only_truth=sorted(map(list, (want - got).keys())),
         )
+    # SyncFolderItems and indexed paging through exchangelib: every item (single or master) once.
+    n_items = account.calendar.all().count()
+    creates = Counter(ct for ct, _ in account.calendar.sync_items())
+    if creates.get("create", 0) != n_items or set(creates) - {"create"}:
+        fail("initial sync_items differs from the folder", creates=dict(creates), items=n_items)
+    if list(account.calendar.sync_items()):
+        fail("a second sync_items without changes reported changes")
+    # A change made through the control API arrives as one create.
+    req = urllib.request.Request(
+        BASE + "/_sim/events",
+        data=json.dumps({"mailbox": room, "subject": "Added by the control API", "start": start, "end": start.replace("T00:", "T01:")}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    later = [(ct, getattr(i, "subject", None)) for ct, i in account.calendar.sync_items()]
+    if later != [("create", "Added by the control API")]:
+        fail("sync_items after a control-API change", got=later)
     out = {
         "ok": True,
+        "folder_items": n_items,
         "auth": os.environ.get("SIM_AUTH", "basic"),
         "room_lists": len(lists),
         "rooms": len(rooms),
