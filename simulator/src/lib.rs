@@ -147,11 +147,14 @@ impl Simulator {
         let app = http::router(state);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
+            let r = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<ews::ConnId>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
             if let Err(e) = r {
                 tracing::error!(error = %e, "simulator server stopped");
             }
