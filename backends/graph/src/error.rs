@@ -82,7 +82,8 @@ impl Failure<'_> {
             || code == "syncstateinvalid"
             || self.status == 410
         {
-            return (&graph::SYNC_STATE_NOT_FOUND, true);
+            // Not retried as it is: the same token fails again. The caller drops the token.
+            return (&graph::SYNC_STATE_NOT_FOUND, false);
         }
         match self.status {
             429 => (&graph::THROTTLED, true),
