@@ -153,44 +153,84 @@ macro_rules! export_sink {
     };
 }
 
+/// The host callbacks of the first instance created in this binary: the fallback for log lines
+/// of a loaded plugin (its `tracing` subscriber is process-wide) and for metrics reported from a
+/// thread that never had a [`HostHandle`].
 static HOST: OnceLock<HostApiV1> = OnceLock::new();
 
-fn remember_host(host: *const HostApiV1) {
-    if host.is_null() {
-        return;
-    }
-    // SAFETY: the host passes a valid pointer to a table that lives for the whole process; we
-    // copy only the fields its `struct_size` says it has.
-    let api = unsafe {
-        let size = (*host).struct_size;
-        if size < std::mem::size_of::<HostApiV1>() {
-            return;
-        }
-        *host
-    };
-    let _ = HOST.set(api);
+thread_local! {
+    /// The host of the instance this thread is running a call for (set by the shims), so linked-in
+    /// sinks — which share one binary and thus one `HOST` — report metrics under their own name.
+    static CURRENT: std::cell::Cell<Option<HostApiV1>> = const { std::cell::Cell::new(None) };
 }
 
-/// Reports a metric to the host (a no-op before `create` or when the host takes no metrics).
-/// `labels` are `(name, value)` pairs.
-pub fn metric(kind: u32, name: &str, labels: &[(&str, &str)], value: f64) {
-    let Some(host) = HOST.get() else { return };
-    let Some(callback) = host.metric else { return };
-    let labels: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
-        .collect();
-    let labels = serde_json::Value::Object(labels).to_string();
-    // SAFETY: the host's callback takes borrowed strings valid for the call.
+fn read_host(host: *const HostApiV1) -> Option<HostApiV1> {
+    if host.is_null() {
+        return None;
+    }
+    // SAFETY: the host passes a valid pointer to a table that lives for the whole process; we
+    // copy it only when its `struct_size` says it has every field we know.
     unsafe {
-        callback(
-            host.ctx,
-            kind,
-            StrRef::new(name),
-            StrRef::new(&labels),
-            value,
-        )
-    };
+        let size = (*host).struct_size;
+        if size < std::mem::size_of::<HostApiV1>() {
+            return None;
+        }
+        Some(*host)
+    }
+}
+
+/// The host callbacks of one sink instance. Cheap to copy; usable from any thread. Take it with
+/// [`HostHandle::current`] during `create` (or any call) and use it — or [`HostHandle::enter`] —
+/// on threads the sink starts itself, so their metrics carry the right plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct HostHandle(HostApiV1);
+
+impl HostHandle {
+    /// The host of the call this thread is running, if any (else the first host of the binary).
+    pub fn current() -> Option<Self> {
+        CURRENT
+            .with(|c| c.get())
+            .or_else(|| HOST.get().copied())
+            .map(HostHandle)
+    }
+
+    /// Runs `f` with this host as the thread's current one.
+    pub fn enter<R>(self, f: impl FnOnce() -> R) -> R {
+        let previous = CURRENT.with(|c| c.replace(Some(self.0)));
+        let result = f();
+        CURRENT.with(|c| c.set(previous));
+        result
+    }
+
+    /// Reports a metric through this host.
+    pub fn metric(&self, kind: u32, name: &str, labels: &[(&str, &str)], value: f64) {
+        let Some(callback) = self.0.metric else {
+            return;
+        };
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let labels = serde_json::Value::Object(labels).to_string();
+        // SAFETY: the host's callback takes borrowed strings valid for the call.
+        unsafe {
+            callback(
+                self.0.ctx,
+                kind,
+                StrRef::new(name),
+                StrRef::new(&labels),
+                value,
+            )
+        };
+    }
+}
+
+/// Reports a metric to the host of the current call (a no-op outside any call and before
+/// `create`, or when the host takes no metrics). `labels` are `(name, value)` pairs.
+pub fn metric(kind: u32, name: &str, labels: &[(&str, &str)], value: f64) {
+    if let Some(host) = HostHandle::current() {
+        host.metric(kind, name, labels, value);
+    }
 }
 
 /// Adds to a counter in the host's metrics.
@@ -352,11 +392,18 @@ unsafe extern "C" fn shim_create<S: Sink>(
     out_error: *mut OwnedBuf,
 ) -> Status {
     guarded(out_error, || {
-        remember_host(host);
+        let host = read_host(host);
+        if let Some(api) = host {
+            let _ = HOST.set(api);
+        }
         let config: serde_json::Value =
             parse(config, "configuration").map_err(|e| SinkError::config(e.message))?;
-        let sink = S::create(config)?;
-        let instance = Box::into_raw(Box::new(sink)) as *mut c_void;
+        let create = || S::create(config);
+        let sink = match host {
+            Some(api) => HostHandle(api).enter(create)?,
+            None => create()?,
+        };
+        let instance = Box::into_raw(Box::new(Instance { sink, host })) as *mut c_void;
         if !out_instance.is_null() {
             // SAFETY: valid out-pointer from the host.
             unsafe { out_instance.write(instance) };
@@ -374,16 +421,32 @@ unsafe extern "C" fn shim_check<S: Sink>(config: StrRef, out_report: *mut OwnedB
     })
 }
 
+/// What `create` hands the host as the opaque instance: the sink and the host it was made for.
+struct Instance<S> {
+    sink: S,
+    host: Option<HostApiV1>,
+}
+
+impl<S> Instance<S> {
+    /// Runs `f` on the sink with this instance's host as the thread's current one.
+    fn call<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        match self.host {
+            Some(api) => HostHandle(api).enter(|| f(&self.sink)),
+            None => f(&self.sink),
+        }
+    }
+}
+
 /// # Safety
 /// `instance` must come from `shim_create::<S>` and not be destroyed.
-unsafe fn instance<'a, S: Sink>(instance: *mut c_void) -> Result<&'a S, SinkError> {
+unsafe fn instance<'a, S: Sink>(instance: *mut c_void) -> Result<&'a Instance<S>, SinkError> {
     if instance.is_null() {
         return Err(SinkError::fatal(
             "the host called a sink without an instance",
         ));
     }
     // SAFETY: guaranteed by the caller.
-    Ok(unsafe { &*(instance as *const S) })
+    Ok(unsafe { &*(instance as *const Instance<S>) })
 }
 
 unsafe extern "C" fn shim_write_batch<S: Sink>(
@@ -395,7 +458,7 @@ unsafe extern "C" fn shim_write_batch<S: Sink>(
         // SAFETY: the host passes the instance `create` returned.
         let sink = unsafe { instance::<S>(inst)? };
         let batch: Batch = parse(batch, "batch")?;
-        let result = sink.write_batch(batch)?;
+        let result = sink.call(|s| s.write_batch(batch))?;
         to_json(&result)
     })
 }
@@ -404,7 +467,7 @@ unsafe extern "C" fn shim_flush<S: Sink>(inst: *mut c_void, out_error: *mut Owne
     guarded(out_error, || {
         // SAFETY: the host passes the instance `create` returned.
         let sink = unsafe { instance::<S>(inst)? };
-        sink.flush()?;
+        sink.call(|s| s.flush())?;
         Ok(Vec::new())
     })
 }
@@ -418,7 +481,7 @@ unsafe extern "C" fn shim_tick<S: Sink>(
         // SAFETY: the host passes the instance `create` returned.
         let sink = unsafe { instance::<S>(inst)? };
         let tick: Tick = parse(tick, "tick")?;
-        let result: TickResult = sink.tick(tick)?;
+        let result: TickResult = sink.call(|s| s.tick(tick))?;
         to_json(&result)
     })
 }
@@ -429,7 +492,7 @@ unsafe extern "C" fn shim_destroy<S: Sink>(inst: *mut c_void) {
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host passes the instance `create` returned, exactly once.
-        drop(unsafe { Box::from_raw(inst as *mut S) });
+        drop(unsafe { Box::from_raw(inst as *mut Instance<S>) });
     }));
 }
 

@@ -77,36 +77,44 @@ impl Pusher {
         let has_mqtt = mqtt_target.is_some();
         let has_oepl = oepl_target.is_some();
         let thread_pending = pending.clone();
+        // The push thread reports its metrics through the host of the instance being created.
+        let host = calpump_plugin::sdk::HostHandle::current();
         let thread = std::thread::Builder::new()
             .name("doorsign-push".into())
             .spawn(move || {
-                runtime.block_on(async move {
-                    let mqtt = async {
-                        if let Some(target) = mqtt_target {
-                            worker(
-                                target,
-                                mqtt_rx,
-                                shutdown_rx.clone(),
-                                retry,
-                                thread_pending.clone(),
-                            )
-                            .await;
-                        }
-                    };
-                    let oepl = async {
-                        if let Some(target) = oepl_target {
-                            worker(
-                                target,
-                                oepl_rx,
-                                shutdown_rx.clone(),
-                                retry,
-                                thread_pending.clone(),
-                            )
-                            .await;
-                        }
-                    };
-                    tokio::join!(mqtt, oepl);
-                });
+                let run = || {
+                    runtime.block_on(async move {
+                        let mqtt = async {
+                            if let Some(target) = mqtt_target {
+                                worker(
+                                    target,
+                                    mqtt_rx,
+                                    shutdown_rx.clone(),
+                                    retry,
+                                    thread_pending.clone(),
+                                )
+                                .await;
+                            }
+                        };
+                        let oepl = async {
+                            if let Some(target) = oepl_target {
+                                worker(
+                                    target,
+                                    oepl_rx,
+                                    shutdown_rx.clone(),
+                                    retry,
+                                    thread_pending.clone(),
+                                )
+                                .await;
+                            }
+                        };
+                        tokio::join!(mqtt, oepl);
+                    });
+                };
+                match host {
+                    Some(host) => host.enter(run),
+                    None => run(),
+                }
             })
             .map_err(|e| {
                 SinkError::fatal(format!("doorsign: cannot start the push thread: {e}"))
