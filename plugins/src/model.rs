@@ -390,6 +390,13 @@ pub struct Event {
     pub end: DateTime<Utc>,
     /// IANA name of the zone the organizer scheduled in (`Europe/Berlin`), when known.
     pub time_zone: Option<String>,
+    /// An all-day event covers whole calendar *dates*, not instants: wherever a room is, it is
+    /// booked from its local midnight of the first date to its local midnight after the last.
+    /// So for all-day events `start` and `end` are those dates at 00:00:00 UTC ("floating"
+    /// dates): 28 Nov – 29 Nov for a one-day event, whatever zone it was created in. Exchange
+    /// stores all-day events at midnight of the creator's zone and EWS and Graph return that as
+    /// an instant (`2026-11-27T23:00:00Z` for Berlin); backends convert it back into the event's
+    /// zone, take the dates, and write them here. Sinks read them as dates in their own zone.
     pub all_day: bool,
     pub show_as: ShowAs,
     pub sensitivity: Sensitivity,
