@@ -79,6 +79,15 @@ impl GraphProfile {
 
     /// Reads the profile table (without `backend`). Issue paths are relative to the table.
     pub fn parse(table: &toml::Table) -> Result<Self, Vec<ConfigIssue>> {
+        match Self::parse_known(table) {
+            (Some(profile), issues) if issues.is_empty() => Ok(profile),
+            (_, issues) => Err(issues),
+        }
+    }
+
+    /// Reads what can be read: the profile from the known keys (when their values are
+    /// valid), and every issue — unknown keys included — so `check` can report them all.
+    pub fn parse_known(table: &toml::Table) -> (Option<Self>, Vec<ConfigIssue>) {
         let mut issues = Vec::new();
         let keys = Self::keys();
         for key in table.keys() {
@@ -99,14 +108,12 @@ impl GraphProfile {
         let http = read::<HttpSettings>(&http_table);
         let graph = read::<GraphSettings>(&graph_table);
         match (oauth, http, graph) {
-            (Ok(oauth), Ok(http), Ok(graph)) if issues.is_empty() => {
-                Ok(Self { oauth, http, graph })
-            }
+            (Ok(oauth), Ok(http), Ok(graph)) => (Some(Self { oauth, http, graph }), issues),
             (oauth, http, graph) => {
                 for result in [oauth.err(), http.err(), graph.err()].into_iter().flatten() {
                     issues.extend(result);
                 }
-                Err(issues)
+                (None, issues)
             }
         }
     }

@@ -191,10 +191,11 @@ impl SourceFactory for GraphFactory {
     }
 
     fn check(&self, ctx: &ProfileContext<'_>) -> Vec<ConfigIssue> {
-        match GraphProfile::parse(ctx.settings) {
-            Ok(profile) => profile.check(ctx.secrets),
-            Err(issues) => issues,
+        let (profile, mut issues) = GraphProfile::parse_known(ctx.settings);
+        if let Some(profile) = profile {
+            issues.extend(profile.check(ctx.secrets));
         }
+        issues
     }
 
     fn build(&self, ctx: &ProfileContext<'_>) -> Result<Arc<dyn Source>, SourceError> {
