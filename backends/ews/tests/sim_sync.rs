@@ -1,0 +1,294 @@
+//! Against the in-process simulator: each auth mode, Autodiscover, a route of 50 rooms equal to
+//! the truth, and an incremental sync after adds, changes, a cancelled occurrence and a delete.
+
+mod common;
+
+use std::sync::Arc;
+
+use calpump_engine::source::Source;
+use calpump_ews::source::map_zone;
+use calpump_simulator::control::Protocol;
+use calpump_simulator::{EventChange, NewEvent};
+use common::*;
+
+#[tokio::test]
+async fn route_of_50_rooms_then_incremental_after_changes() {
+    let sim = sim(50).await;
+    let win = window(&sim);
+    let source: Arc<dyn Source> = Arc::new(source(&sim, "ntlm"));
+
+    let lists = source.room_lists().await.expect("room lists");
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    let rooms = source.rooms(None).await.expect("rooms");
+    assert_eq!(rooms.len(), 50);
+    let rooms: Vec<String> = rooms.into_iter().map(|r| r.address).collect();
+
+    let mut sink = Collector::default();
+    sink.sync_parallel(&source, &rooms, win, 8).await;
+    assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+    for room in &rooms {
+        assert_equals_truth(&sim, &sink, room, win);
+    }
+    assert!(sink.mailboxes.values().map(|m| m.len()).sum::<usize>() > 50 * 10);
+
+    // Changes: an added event, a changed one, a cancelled occurrence, a deleted one.
+    let c = sim.control();
+    let (added, changed, cancelled, deleted) = (&rooms[3], &rooms[7], &rooms[11], &rooms[19]);
+    let t0 = win.start + chrono::Duration::days(2) + chrono::Duration::hours(9);
+    c.create_event(
+        added,
+        &NewEvent {
+            subject: "Added by the test".into(),
+            start: Some(t0),
+            end: Some(t0 + chrono::Duration::minutes(45)),
+            time_zone: Some("W. Europe Standard Time".into()),
+            ..NewEvent::default()
+        },
+    )
+    .expect("create");
+    let truth = c
+        .truth(changed, Some("Calendar"), win.start, win.end)
+        .expect("truth");
+    let single = truth
+        .iter()
+        .find(|t| t.original_start.is_none())
+        .expect("a single event");
+    c.change_event(
+        changed,
+        &single.goid,
+        None,
+        &EventChange {
+            subject: Some("Changed by the test".into()),
+            location: Some("Elsewhere".into()),
+            ..EventChange::default()
+        },
+    )
+    .expect("change");
+    let truth = c
+        .truth(cancelled, Some("Calendar"), win.start, win.end)
+        .expect("truth");
+    let occ = truth
+        .iter()
+        .find(|t| t.original_start.is_some())
+        .expect("an occurrence");
+    c.cancel_occurrence(cancelled, &occ.goid, occ.original_start.expect("start"))
+        .expect("cancel");
+    let truth = c
+        .truth(deleted, Some("Calendar"), win.start, win.end)
+        .expect("truth");
+    let victim = truth
+        .iter()
+        .find(|t| t.original_start.is_none())
+        .expect("single");
+    c.delete_event(deleted, &victim.goid).expect("delete");
+
+    c.reset_stats();
+    sink.batches_per_mailbox.clear();
+    sink.sync_parallel(&source, &rooms, win, 8).await;
+    assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+    for room in &rooms {
+        assert_equals_truth(&sim, &sink, room, win);
+    }
+    // The incremental run asked SyncFolderItems of every room and re-read only the four.
+    let stats = c.stats();
+    assert!(
+        stats.operation(Protocol::Ews, "SyncFolderItems") >= 50,
+        "{:?}",
+        stats.by_operation
+    );
+    let reread: Vec<String> = sink.batches_per_mailbox.keys().cloned().collect();
+    let mut want = vec![
+        added.clone(),
+        changed.clone(),
+        cancelled.clone(),
+        deleted.clone(),
+    ];
+    want.sort();
+    assert_eq!(reread, want, "only the changed calendars are re-read");
+    let find_item_mailboxes: std::collections::BTreeSet<String> = stats
+        .entries
+        .iter()
+        .filter(|e| {
+            e.protocol == Protocol::Ews && (e.operation == "FindItem" || e.operation == "GetItem")
+        })
+        .filter_map(|e| e.mailbox.clone())
+        .collect();
+    assert_eq!(find_item_mailboxes.into_iter().collect::<Vec<_>>(), want);
+
+    // A third run with nothing changed: no batch, SyncFolderItems only.
+    c.reset_stats();
+    sink.batches_per_mailbox.clear();
+    sink.sync_parallel(&source, &rooms, win, 8).await;
+    assert!(sink.batches_per_mailbox.is_empty());
+    let stats = c.stats();
+    assert_eq!(stats.operation(Protocol::Ews, "FindItem"), 0);
+    assert_eq!(stats.operation(Protocol::Ews, "GetItem"), 0);
+    sim.shutdown().await;
+}
+
+async fn read_three_rooms(mode: &str) {
+    let sim = sim(5).await;
+    let win = window(&sim);
+    let source: Arc<dyn Source> = Arc::new(source(&sim, mode));
+    let rooms = vec![
+        "room-1.01@contoso.com".to_string(),
+        "room-1.02@contoso.com".to_string(),
+        "room-1.05@contoso.com".to_string(),
+    ];
+    let mut sink = Collector::default();
+    sink.sync_parallel(&source, &rooms, win, 3).await;
+    assert!(sink.errors.is_empty(), "{mode}: {:?}", sink.errors);
+    for room in &rooms {
+        assert_equals_truth(&sim, &sink, room, win);
+    }
+    // How the simulator saw the requests.
+    let log = calpump_simulator::ews::settings(sim.control()).requests();
+    let reads: Vec<_> = log.iter().filter(|r| r.operation == "GetItem").collect();
+    assert!(!reads.is_empty());
+    for r in &reads {
+        match mode {
+            "basic" => assert_eq!(r.auth, "basic"),
+            "ntlm" => assert_eq!(r.auth, "ntlm"),
+            _ => assert_eq!(r.auth, "bearer"),
+        }
+        if mode == "password_grant" {
+            // Delegate access: no impersonation, and no X-AnchorMailbox.
+            assert_eq!(r.impersonated, None, "{r:?}");
+            assert_eq!(r.anchor_mailbox, None, "{r:?}");
+        } else {
+            let imp = r.impersonated.clone().expect("impersonated");
+            assert_eq!(
+                r.anchor_mailbox.as_deref(),
+                Some(imp.as_str()),
+                "X-AnchorMailbox with impersonation"
+            );
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn basic_auth_reads_rooms() {
+    read_three_rooms("basic").await;
+}
+
+#[tokio::test]
+async fn ntlm_reads_rooms() {
+    read_three_rooms("ntlm").await;
+}
+
+#[tokio::test]
+async fn oauth_client_credentials_reads_rooms() {
+    read_three_rooms("client_credentials").await;
+}
+
+#[tokio::test]
+async fn oauth_password_grant_reads_rooms_as_delegate() {
+    read_three_rooms("password_grant").await;
+}
+
+#[tokio::test]
+async fn autodiscover_soap_pox_and_redirects() {
+    let sim = sim(3).await;
+    let base = sim.base_url().to_string();
+    let ews_url = sim.ews_url();
+    let toml_for = |explicit: &str| {
+        format!(
+            r#"autodiscover = "svc-pump@contoso.com"
+               autodiscover_url = "{explicit}"
+               auth = {{ kind = "ntlm", username = 'CONTOSO\svc-pump', password = "{PASSWORD}" }}
+               impersonation = true"#
+        )
+    };
+    // SOAP first (base URL → autodiscover.svc).
+    let s = source_from(&toml_for(&base));
+    let (url, how) = s.resolve_url(None).await.expect("soap");
+    assert_eq!(url.as_str(), ews_url);
+    let how = how.expect("discovered");
+    assert!(how.via.starts_with("SOAP"), "{how:?}");
+
+    // POX when named.
+    let s = source_from(&toml_for(&format!("{base}/autodiscover/autodiscover.xml")));
+    // The .xml form still tries SOAP first; make SOAP fail for this address to see POX used.
+    let settings = calpump_simulator::ews::settings(sim.control());
+    settings.update_settings(|st| {
+        st.auth = vec![
+            "ntlm".into(),
+            "basic".into(),
+            "bearer".into(),
+            "negotiate".into(),
+        ]
+    });
+    let (url, how) = s.resolve_url(None).await.expect("pox or soap");
+    assert_eq!(url.as_str(), ews_url);
+    assert!(how.is_some());
+
+    // A redirect to another address (SOAP RedirectAddress / POX redirectAddr), followed.
+    settings.update_settings(|st| {
+        st.autodiscover_redirect = Some(calpump_simulator::ews::state::AutodiscoverRedirect {
+            mailbox: Some("svc-pump@contoso.com".into()),
+            kind: calpump_simulator::ews::state::RedirectKind::Addr,
+            target: "room-1.01@contoso.com".into(),
+        });
+    });
+    let s = source_from(&toml_for(&base));
+    let (url, how) = s.resolve_url(None).await.expect("redirected");
+    assert_eq!(url.as_str(), ews_url);
+    let how = how.expect("how");
+    assert!(
+        how.tried
+            .iter()
+            .any(|t| t.contains("redirect to address room-1.01@contoso.com")),
+        "{:?}",
+        how.tried
+    );
+
+    // A redirect loop is cut and reported.
+    settings.update_settings(|st| {
+        st.autodiscover_redirect = Some(calpump_simulator::ews::state::AutodiscoverRedirect {
+            mailbox: None,
+            kind: calpump_simulator::ews::state::RedirectKind::Addr,
+            target: "svc-pump@contoso.com".into(),
+        });
+    });
+    let s = source_from(&toml_for(&base));
+    let err = s.resolve_url(None).await.expect_err("loop");
+    assert_eq!(err.code(), "ews.AutodiscoverFailed");
+    assert!(
+        err.diagnostic.detail().contains("loop") || err.diagnostic.detail().contains("redirects"),
+        "{}",
+        err.diagnostic.detail()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn calendars_and_resolve_names() {
+    let sim = sim(12).await;
+    let source = source(&sim, "basic");
+    let cals = source
+        .calendars(&room("room-1.01@contoso.com"))
+        .await
+        .expect("calendars");
+    assert_eq!(cals[0].path, "default");
+    assert!(cals[0].item_count.unwrap_or(0) > 0);
+    assert!(cals.iter().any(|c| c.path == "Maintenance"), "{cals:?}");
+    let info = source
+        .resolve_mailbox("Room-1.02@contoso.com")
+        .await
+        .expect("resolve");
+    assert_eq!(info.address, "room-1.02@contoso.com");
+    assert!(info.name.is_some());
+    let err = source
+        .resolve_mailbox("nobody-here@contoso.com")
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), "ews.ErrorNonExistentMailbox");
+    // Zones map the way the Graph backend maps them.
+    let def = calpump_ews::ops::TimeZoneDef {
+        id: Some("W. Europe Standard Time".into()),
+        ..Default::default()
+    };
+    assert_eq!(map_zone(&def).as_deref(), Some("Europe/Berlin"));
+    sim.shutdown().await;
+}
