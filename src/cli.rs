@@ -55,8 +55,26 @@ pub enum Command {
     Sync(SyncArgs),
     /// Run the daemon: sync each route on its interval, serve door signs, /status and /metrics.
     Run,
+    /// Run the built-in Exchange simulator (EWS, Graph, OAuth2 on loopback) until Ctrl-C.
+    Simulator(SimulatorArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Room mailboxes (in room lists of 50).
+    #[arg(long, default_value_t = 20)]
+    pub rooms: u32,
+    /// Calendar items per room (series count once and expand to more).
+    #[arg(long, default_value_t = 32)]
+    pub events: u32,
+    /// Seed of the generated tenant: the same seed gives the same tenant.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// TCP port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 5077)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

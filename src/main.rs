@@ -15,6 +15,9 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Run) {
+        restore_default_sigpipe();
+    }
     let default_filter = match cli.command {
         cli::Command::Sync(_) | cli::Command::Run => "info",
         _ => "warn",
@@ -39,5 +42,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `calpump … | head` would panic on the next print. Commands that print
+/// and exit get the Unix default back (die quietly when the reader goes away); the daemon keeps
+/// ignoring it and handles write errors itself.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -6,6 +6,7 @@ pub mod init;
 pub mod plugins;
 pub mod run;
 pub mod secret;
+pub mod simulator;
 pub mod sync;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Plugins(args) => plugins::run(global, &args),
         Command::Sync(args) => sync::run(global, &args).await,
         Command::Run => run::run(global).await,
+        Command::Simulator(args) => simulator::run(&args).await,
         Command::Completions(args) => completions::run(&args),
     }
 }
