@@ -20,7 +20,10 @@ pub fn code_info(code: &str) -> (&'static DiagnosticInfo, bool) {
         "ErrorExceededConnectionCount" | "ErrorTooManyObjectsOpened" => {
             (&ews::EXCEEDED_CONNECTION_COUNT, true)
         }
-        "ErrorInvalidSyncStateData" | "ErrorSyncFolderNotFound" => (&ews::INVALID_SYNC_STATE, true),
+        // Not retried as is: the caller reads in full with a new sync state.
+        "ErrorInvalidSyncStateData" | "ErrorSyncFolderNotFound" => {
+            (&ews::INVALID_SYNC_STATE, false)
+        }
         "ErrorImpersonateUserDenied" | "ErrorImpersonationDenied" | "ErrorImpersonationFailed" => {
             (&ews::IMPERSONATE_USER_DENIED, false)
         }

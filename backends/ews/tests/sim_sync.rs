@@ -207,21 +207,20 @@ async fn autodiscover_soap_pox_and_redirects() {
     let how = how.expect("discovered");
     assert!(how.via.starts_with("SOAP"), "{how:?}");
 
-    // POX when named.
-    let s = source_from(&toml_for(&format!("{base}/autodiscover/autodiscover.xml")));
-    // The .xml form still tries SOAP first; make SOAP fail for this address to see POX used.
+    // POX when SOAP Autodiscover answers with something else (here a sign-in page).
     let settings = calpump_simulator::ews::settings(sim.control());
-    settings.update_settings(|st| {
-        st.auth = vec![
-            "ntlm".into(),
-            "basic".into(),
-            "bearer".into(),
-            "negotiate".into(),
-        ]
-    });
-    let (url, how) = s.resolve_url(None).await.expect("pox or soap");
+    sim.control().add_fault(
+        calpump_simulator::FaultRule::new(calpump_simulator::Fault::HtmlLoginPage)
+            .protocol(Protocol::Autodiscover)
+            .operation("GetUserSettings")
+            .count(1),
+    );
+    let s = source_from(&toml_for(&format!("{base}/autodiscover/autodiscover.xml")));
+    let (url, how) = s.resolve_url(None).await.expect("pox");
     assert_eq!(url.as_str(), ews_url);
-    assert!(how.is_some());
+    let how = how.expect("how");
+    assert!(how.via.starts_with("POX"), "{how:?}");
+    assert!(how.tried[0].contains("HTML"), "{:?}", how.tried);
 
     // A redirect to another address (SOAP RedirectAddress / POX redirectAddr), followed.
     settings.update_settings(|st| {
