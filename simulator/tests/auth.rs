@@ -25,6 +25,26 @@ fn assert_aad(v: &Value, code: u64, error: &str) {
     for k in ["timestamp", "trace_id", "correlation_id", "error_uri"] {
         assert!(v[k].is_string(), "{k} missing in {v}");
     }
+    // The shape Entra ID answers with (sample on the error-codes and OAuth2 pages):
+    // "AADSTS70011: message\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: 2016-01-09 02:02:12Z",
+    // and the same timestamp (no fractional seconds) in `timestamp`.
+    let lines: Vec<&str> = d.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "{d:?}");
+    assert!(!lines[0].contains('\n'), "{d:?}");
+    assert_eq!(
+        lines[1],
+        format!("Trace ID: {}", v["trace_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        lines[2],
+        format!("Correlation ID: {}", v["correlation_id"].as_str().unwrap())
+    );
+    let ts = v["timestamp"].as_str().unwrap();
+    assert_eq!(lines[3], format!("Timestamp: {ts}"));
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%SZ").is_ok() && ts.len() == 20,
+        "{ts}"
+    );
 }
 
 #[tokio::test]

@@ -49,18 +49,19 @@ fn aad(
     }
 }
 
-/// The JSON body Entra ID answers errors with: `error`, `error_description` ("AADSTSnnnn: …"
-/// followed by trace id, correlation id and timestamp), `error_codes`, `timestamp`,
-/// `trace_id`, `correlation_id`, `error_uri`.
+/// The JSON body Entra ID answers errors with: `error`, `error_description`, `error_codes`,
+/// `timestamp`, `trace_id`, `correlation_id`, `error_uri`. The description is
+/// `AADSTSnnnn: message\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: 2016-01-09 02:02:12Z`
+/// (CRLF-separated, the timestamp without fractional seconds and equal to `timestamp`), as the
+/// sample error response on "Microsoft identity platform and the OAuth 2.0 client credentials
+/// flow" and "Microsoft Entra authentication and authorization error codes" shows.
 pub fn token_error_body(error: &str, code: u32, description: &str, correlation_id: &str) -> Value {
-    let now = Utc::now();
-    let ts = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
     let trace = request_id();
     json!({
         "error": error,
         "error_description": format!(
-            "AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation_id} Timestamp: {}",
-            now.format("%Y-%m-%d %H:%M:%S%.3fZ")
+            "AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {ts}"
         ),
         "error_codes": [code],
         "timestamp": ts,
