@@ -5,9 +5,11 @@
 //!
 //! * Cancelled meetings and meetings shown as `free` (or `workingElsewhere`) never block the room;
 //!   cancelled ones are not listed at all, free ones are listed but marked `blocking: false`.
-//! * All-day events cover whole local days: their dates are read in the event's own zone (or the
-//!   sign's when it has none) and laid onto the sign's zone, so "all day on the 28th" is midnight
-//!   to midnight where the door is. A busy all-day event makes the room busy all day.
+//! * All-day events cover whole local days. The model carries their `start`/`end` as floating
+//!   dates (00:00 UTC of the first date and of the day after the last; see `Event::all_day`);
+//!   they are read as dates in the *sign's* zone — never converted from the event's
+//!   `time_zone` — so "all day on the 28th" is midnight to midnight where the door is. A busy
+//!   all-day event makes the room busy all day.
 //! * Overlapping and back-to-back bookings merge: `busy_until` is the end of the whole chain.
 //!   The "current" meeting is the blocking one that started last (a timed one before an all-day).
 //! * Meetings across midnight are current after midnight and listed under the day they start.
@@ -154,20 +156,19 @@ pub fn local_midnight(tz: &Tz, date: NaiveDate) -> DateTime<Utc> {
 
 /// The span an event occupies on the sign: its own for timed events, whole local days for
 /// all-day events.
+///
+/// An all-day event's `start`/`end` are floating dates at 00:00 UTC (the model's rule): the
+/// UTC *date* of `start` is the first day, the UTC date of `end` the day after the last. They
+/// are laid onto the sign's zone `tz` from local midnight to local midnight; the event's own
+/// `time_zone` plays no part. A time of day other than midnight (data from before the rule) is
+/// rounded outwards to whole dates; an empty range covers its first date.
 pub fn effective_span(event: &Event, tz: &Tz) -> (DateTime<Utc>, DateTime<Utc>) {
     if !event.all_day {
         return (event.start, event.end);
     }
-    let own: Tz = event
-        .time_zone
-        .as_deref()
-        .and_then(|z| z.parse().ok())
-        .unwrap_or(*tz);
-    let start = event.start.with_timezone(&own);
-    let end = event.end.with_timezone(&own);
-    let start_date = start.date_naive();
-    let mut end_date = end.date_naive();
-    if end.time() != NaiveTime::MIN {
+    let start_date = event.start.date_naive();
+    let mut end_date = event.end.date_naive();
+    if event.end.time() != NaiveTime::MIN {
         end_date = end_date.succ_opt().unwrap_or(end_date);
     }
     if end_date <= start_date {
@@ -622,36 +623,69 @@ mod tests {
         assert_eq!(p.until_local.as_deref(), Some("Sun 29 Nov 01:00"));
     }
 
+    /// A floating all-day date as the model carries it: `y-m-d` at 00:00 UTC.
+    fn date(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0)
+            .single()
+            .expect("date")
+    }
+
+    fn berlin_midnight(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        local_midnight(
+            &chrono_tz::Europe::Berlin,
+            NaiveDate::from_ymd_opt(y, m, d).expect("d"),
+        )
+    }
+
+    #[test]
+    fn all_day_events_are_local_dates_of_the_sign_whatever_their_zone() {
+        // Saturday 28 Nov, all day, created in zones east and west of UTC and without a zone.
+        for zone in [Some("Asia/Tokyo"), Some("America/New_York"), None] {
+            let mut closed = ev(1, "Room closed", date(2026, 11, 28), date(2026, 11, 29));
+            closed.all_day = true;
+            closed.time_zone = zone.map(str::to_string);
+            let (from, to) = effective_span(&closed, &chrono_tz::Europe::Berlin);
+            assert_eq!(
+                (from, to),
+                (berlin_midnight(2026, 11, 28), berlin_midnight(2026, 11, 29)),
+                "{zone:?}: Saturday in Berlin, midnight to midnight"
+            );
+            let p = run(std::slice::from_ref(&closed), at(0, 0));
+            assert_eq!(
+                p.status,
+                Status::Busy,
+                "{zone:?}: booked from Saturday 00:00"
+            );
+            assert_eq!(
+                p.busy_until,
+                Some(berlin_midnight(2026, 11, 29)),
+                "{zone:?}"
+            );
+            assert_eq!(
+                p.until_local.as_deref(),
+                Some("Sun 29 Nov 00:00"),
+                "{zone:?}"
+            );
+            let p = run(std::slice::from_ref(&closed), at(23, 0));
+            assert_eq!(p.status, Status::Busy, "{zone:?}: still Saturday");
+            let sunday = berlin_midnight(2026, 11, 29) + Duration::minutes(30);
+            let p = run(std::slice::from_ref(&closed), sunday);
+            assert_eq!(p.status, Status::Free, "{zone:?}: Sunday is free");
+            assert!(p.all_day.is_empty(), "{zone:?}: not listed on Sunday");
+            let friday = berlin_midnight(2026, 11, 28) - Duration::minutes(30);
+            let p = run(std::slice::from_ref(&closed), friday);
+            assert_eq!(p.status, Status::Free, "{zone:?}: Friday evening is free");
+        }
+    }
+
     #[test]
     fn all_day_events_cover_local_days() {
-        // An all-day event scheduled in New York, as the backend delivers it: local midnight there.
-        let ny = chrono_tz::America::New_York;
-        let start = ny
-            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
-            .single()
-            .expect("t")
-            .with_timezone(&Utc);
-        let end = ny
-            .with_ymd_and_hms(2026, 11, 29, 0, 0, 0)
-            .single()
-            .expect("t")
-            .with_timezone(&Utc);
-        let mut closed = ev(1, "Room closed", start, end);
+        let mut closed = ev(1, "Room closed", date(2026, 11, 28), date(2026, 11, 29));
         closed.all_day = true;
         closed.time_zone = Some("America/New_York".into());
         let p = run(std::slice::from_ref(&closed), at(0, 30));
-        assert_eq!(
-            p.status,
-            Status::Busy,
-            "covers Berlin's 28th from midnight although NY is still on the 27th"
-        );
-        assert_eq!(
-            p.busy_until,
-            Some(local_midnight(
-                &chrono_tz::Europe::Berlin,
-                NaiveDate::from_ymd_opt(2026, 11, 29).expect("d")
-            ))
-        );
+        assert_eq!(p.status, Status::Busy);
+        assert_eq!(p.busy_until, Some(berlin_midnight(2026, 11, 29)));
         assert_eq!(p.all_day.len(), 1);
         assert!(
             p.next.is_empty(),
@@ -675,22 +709,30 @@ mod tests {
         assert_eq!(p.status, Status::Free);
         assert_eq!(p.all_day.len(), 1);
 
-        // Without a zone: UTC midnights (as Graph delivers them with outlook.timezone=UTC).
-        let utc_start = Utc
-            .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
-            .single()
-            .expect("t");
-        let mut plain = ev(3, "Fair", utc_start, utc_start + Duration::days(2));
-        plain.all_day = true;
-        plain.time_zone = Some("UTC".into());
-        let p = run(&[plain], at(0, 10));
+        // Two days (Sat + Sun): busy until Monday's local midnight.
+        let mut fair = ev(3, "Fair", date(2026, 11, 28), date(2026, 11, 30));
+        fair.all_day = true;
+        let p = run(&[fair], at(0, 10));
         assert_eq!(p.status, Status::Busy);
+        assert_eq!(p.busy_until, Some(berlin_midnight(2026, 11, 30)));
+
+        // The day DST ends (25 h long in Berlin) is covered from midnight to midnight.
+        let mut long_day = ev(4, "Long day", date(2026, 10, 25), date(2026, 10, 26));
+        long_day.all_day = true;
+        let (from, to) = effective_span(&long_day, &chrono_tz::Europe::Berlin);
         assert_eq!(
-            p.busy_until,
-            Some(local_midnight(
-                &chrono_tz::Europe::Berlin,
-                NaiveDate::from_ymd_opt(2026, 11, 30).expect("d")
-            ))
+            (from, to),
+            (berlin_midnight(2026, 10, 25), berlin_midnight(2026, 10, 26))
+        );
+        assert_eq!(to - from, Duration::hours(25));
+
+        // A degenerate range (end = start) still covers its date.
+        let mut empty = ev(5, "Note", date(2026, 11, 28), date(2026, 11, 28));
+        empty.all_day = true;
+        let (from, to) = effective_span(&empty, &chrono_tz::Europe::Berlin);
+        assert_eq!(
+            (from, to),
+            (berlin_midnight(2026, 11, 28), berlin_midnight(2026, 11, 29))
         );
     }
 
