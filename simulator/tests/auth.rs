@@ -71,6 +71,15 @@ async fn client_credentials_and_every_catalogued_failure() {
     .await;
     assert_eq!(s, 200);
 
+    // The v1 endpoint (`/oauth2/token`, which takes `resource`, not `scope`) is not served.
+    let r = reqwest::Client::new()
+        .post(format!("{}/{TENANT_DOMAIN}/oauth2/token", sim.base_url()))
+        .form(&cc(GRAPH_APP_ID, GRAPH_APP_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
     let (s, v) = post(&url, &cc(GRAPH_APP_ID, GRAPH_APP_SECRET_ID)).await;
     assert_eq!(s, 401);
     assert_aad(&v, 7000215, "invalid_client");

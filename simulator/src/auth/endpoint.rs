@@ -16,10 +16,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
+/// Only the v2.0 endpoint is served. The v1 endpoint (`/{tenant}/oauth2/token`) names the
+/// resource with `resource=` and issues v1 tokens; serving it with the v2.0 semantics (`scope=`)
+/// would accept requests the real v1 endpoint refuses, so it answers 404 here.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/oauth2/token", post(token))
+    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
