@@ -20,7 +20,7 @@ use crate::model::GraphError;
 
 /// What a failed answer said, whichever way it came.
 #[derive(Debug, Clone)]
-pub(crate) struct Failure<'a> {
+pub struct Failure<'a> {
     /// What was asked (`calendarView of room-1@contoso.com`), for the detail.
     pub what: &'a str,
     pub status: u16,
@@ -113,7 +113,7 @@ impl Failure<'_> {
 }
 
 /// A non-2xx direct answer as a [`SourceError`].
-pub(crate) fn from_response(what: &str, response: &HttpResponse) -> SourceError {
+pub fn from_response(what: &str, response: &HttpResponse) -> SourceError {
     let html = response.is_html();
     let error = if html {
         None
@@ -143,7 +143,7 @@ pub(crate) fn from_response(what: &str, response: &HttpResponse) -> SourceError 
 }
 
 /// A failed answer inside a `$batch` as a [`SourceError`].
-pub(crate) fn from_batch_item(
+pub fn from_batch_item(
     what: &str,
     status: u16,
     headers: &std::collections::BTreeMap<String, String>,
@@ -176,12 +176,12 @@ pub(crate) fn from_batch_item(
 }
 
 /// Whether an error means "this delta token is no longer valid".
-pub(crate) fn is_sync_state_gone(error: &SourceError) -> bool {
+pub fn is_sync_state_gone(error: &SourceError) -> bool {
     error.code() == graph::SYNC_STATE_NOT_FOUND.code
 }
 
 /// Whether an error means "the token was refused" (401).
-pub(crate) fn is_unauthorized(error: &SourceError) -> bool {
+pub fn is_unauthorized(error: &SourceError) -> bool {
     error.code() == graph::INVALID_TOKEN.code
 }
 

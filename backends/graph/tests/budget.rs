@@ -36,8 +36,16 @@ async fn two_hundred_rooms_cost_ten_batches_per_sync() {
     assert_equal_to_truth(&env.sim, &collector, &targets, window);
     let s1 = env.source.stats();
     assert_eq!(op(&s1, "token") - op(&s0, "token"), 1, "one token call");
-    assert_eq!(op(&s1, "batch") - op(&s0, "batch"), 10, "200 rooms / 20 per $batch");
-    assert_eq!(http_requests(&s1) - http_requests(&s0), 11, "10 batches + 1 token call, not 200+");
+    assert_eq!(
+        op(&s1, "batch") - op(&s0, "batch"),
+        10,
+        "200 rooms / 20 per $batch"
+    );
+    assert_eq!(
+        http_requests(&s1) - http_requests(&s0),
+        11,
+        "10 batches + 1 token call, not 200+"
+    );
     assert_eq!(op(&s1, "batched.calendarView"), 200, "one page per room");
     let sim = env.sim.control().stats();
     assert_eq!(sim.operation(Protocol::Graph, "batch"), 10);
@@ -51,13 +59,36 @@ async fn two_hundred_rooms_cost_ten_batches_per_sync() {
         let before = env.source.stats();
         assert_eq!(collector.sync(&env.source, &targets, window).await, 0);
         let after = env.source.stats();
-        assert_eq!(op(&after, "batch") - op(&before, "batch"), 10, "round {round}");
-        assert_eq!(http_requests(&after) - http_requests(&before), 10, "round {round}: no token call, nothing else");
-        assert_eq!(op(&after, "batched.calendarView.delta") - op(&before, "batched.calendarView.delta"), 200);
-        assert_eq!(op(&after, "batched.event") - op(&before, "batched.event"), 0, "nothing to complete");
+        assert_eq!(
+            op(&after, "batch") - op(&before, "batch"),
+            10,
+            "round {round}"
+        );
+        assert_eq!(
+            http_requests(&after) - http_requests(&before),
+            10,
+            "round {round}: no token call, nothing else"
+        );
+        assert_eq!(
+            op(&after, "batched.calendarView.delta") - op(&before, "batched.calendarView.delta"),
+            200
+        );
+        assert_eq!(
+            op(&after, "batched.event") - op(&before, "batched.event"),
+            0,
+            "nothing to complete"
+        );
         let sim = env.sim.control().stats();
-        assert_eq!(sim.operation(Protocol::Graph, "calendarView.delta"), 200, "round {round}");
-        assert_eq!(sim.operation(Protocol::Graph, "calendarView"), 0, "round {round}: no full read");
+        assert_eq!(
+            sim.operation(Protocol::Graph, "calendarView.delta"),
+            200,
+            "round {round}"
+        );
+        assert_eq!(
+            sim.operation(Protocol::Graph, "calendarView"),
+            0,
+            "round {round}: no full read"
+        );
         assert_eq!(sim.total, 210, "round {round}: {:?}", sim.by_operation);
     }
     assert_equal_to_truth(&env.sim, &collector, &targets, window);

@@ -46,7 +46,11 @@ async fn rooms_room_lists_users_and_calendars() {
     assert!(all.iter().all(|r| r.kind == MailboxKind::Room));
     let of_list = s.rooms(Some("building-3@contoso.com")).await.unwrap();
     assert_eq!(of_list.len(), 20);
-    assert!(of_list.iter().all(|r| r.room_list.as_deref() == Some("building-3@contoso.com")));
+    assert!(
+        of_list
+            .iter()
+            .all(|r| r.room_list.as_deref() == Some("building-3@contoso.com"))
+    );
     assert_eq!(of_list[0].address, "room-3.01@contoso.com");
     assert_eq!(of_list[0].name.as_deref(), Some("Room 3.01"));
 
@@ -65,13 +69,19 @@ async fn rooms_room_lists_users_and_calendars() {
     let missing = s.resolve_mailbox("nobody@contoso.com").await.unwrap_err();
     assert_eq!(missing.code(), "graph.NotFound");
 
-    let calendars = s.calendars(&common::mailbox("room-1.01@contoso.com")).await.unwrap();
+    let calendars = s
+        .calendars(&common::mailbox("room-1.01@contoso.com"))
+        .await
+        .unwrap();
     assert_eq!(calendars.len(), 2);
     assert_eq!(calendars[0].path, "default");
     assert!(calendars[0].is_default);
     assert_eq!(calendars[1].path, "Maintenance");
     assert!(!calendars[1].id.is_empty());
-    let calendars = s.calendars(&common::mailbox("room-1.02@contoso.com")).await.unwrap();
+    let calendars = s
+        .calendars(&common::mailbox("room-1.02@contoso.com"))
+        .await
+        .unwrap();
     assert_eq!(calendars.len(), 1);
     env.sim.shutdown().await;
 }
@@ -81,19 +91,35 @@ async fn mailboxes_that_cannot_be_read_say_why() {
     let sim = common::simulator(60).await;
     let dir = tempfile::tempdir().unwrap();
     let scoped = common::source_for(
-        &sim,
         &dir,
-        &common::profile(&sim, &dir, Cred::Secret, catalogue::SCOPED_APP_ID, catalogue::SCOPED_APP_SECRET),
+        &common::profile(
+            &sim,
+            &dir,
+            Cred::Secret,
+            catalogue::SCOPED_APP_ID,
+            catalogue::SCOPED_APP_SECRET,
+        ),
         "scoped",
     );
     // In scope (building 1) and out of scope (building 2).
-    assert!(scoped.calendars(&common::mailbox("room-1.03@contoso.com")).await.is_ok());
+    assert!(
+        scoped
+            .calendars(&common::mailbox("room-1.03@contoso.com"))
+            .await
+            .is_ok()
+    );
     let out = scoped
         .calendars(&common::mailbox("room-2.03@contoso.com"))
         .await
         .unwrap_err();
     assert_eq!(out.code(), "graph.MailboxOutOfScope");
-    assert!(out.diagnostic.detail().contains("Access to OData is disabled"), "{}", out.diagnostic.detail());
+    assert!(
+        out.diagnostic
+            .detail()
+            .contains("Access to OData is disabled"),
+        "{}",
+        out.diagnostic.detail()
+    );
     // The sync of a chunk fails only the out-of-scope mailbox, with the same reason.
     let window = common::window(&sim);
     let targets = default_targets(&[
@@ -109,28 +135,50 @@ async fn mailboxes_that_cannot_be_read_say_why() {
         .iter()
         .map(|(m, _, e)| (m.as_str(), e.code()))
         .collect();
-    assert!(reasons.contains(&("room-2.03@contoso.com", "graph.MailboxOutOfScope")), "{reasons:?}");
-    assert!(reasons.contains(&("nobody@contoso.com", "graph.NotFound")), "{reasons:?}");
+    assert!(
+        reasons.contains(&("room-2.03@contoso.com", "graph.MailboxOutOfScope")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("nobody@contoso.com", "graph.NotFound")),
+        "{reasons:?}"
+    );
     // The scoped app's policy hides the on-prem room too; the good app sees why it is unreadable.
     let good = common::source_for(
-        &sim,
         &dir,
-        &common::profile(&sim, &dir, Cred::Secret, catalogue::GRAPH_APP_ID, catalogue::GRAPH_APP_SECRET),
+        &common::profile(
+            &sim,
+            &dir,
+            Cred::Secret,
+            catalogue::GRAPH_APP_ID,
+            catalogue::GRAPH_APP_SECRET,
+        ),
         "good",
     );
-    let onprem = good.calendars(&common::mailbox(catalogue::ONPREM_ROOM)).await.unwrap_err();
+    let onprem = good
+        .calendars(&common::mailbox(catalogue::ONPREM_ROOM))
+        .await
+        .unwrap_err();
     assert_eq!(onprem.code(), "graph.MailboxNotEnabledForRESTAPI");
     assert!(!onprem.retryable);
     assert!(!collector.of("room-1.03@contoso.com").is_empty());
 
     // An app without roles: rooms cannot be listed.
     let no_roles = common::source_for(
-        &sim,
         &dir,
-        &common::profile(&sim, &dir, Cred::Secret, catalogue::NO_ROLES_APP_ID, catalogue::NO_ROLES_APP_SECRET),
+        &common::profile(
+            &sim,
+            &dir,
+            Cred::Secret,
+            catalogue::NO_ROLES_APP_ID,
+            catalogue::NO_ROLES_APP_SECRET,
+        ),
         "no-roles",
     );
-    assert_eq!(no_roles.rooms(None).await.unwrap_err().code(), "graph.ErrorAccessDenied");
+    assert_eq!(
+        no_roles.rooms(None).await.unwrap_err().code(),
+        "graph.ErrorAccessDenied"
+    );
     sim.shutdown().await;
 }
 
@@ -143,60 +191,127 @@ async fn profile_test_runs_step_by_step() {
         for (k, v) in extra {
             t.insert((*k).to_string(), v.clone());
         }
-        common::source_for(&sim, &dir, &t, client)
+        common::source_for(&dir, &t, client)
     };
 
     // Everything right.
     let good = source(catalogue::GRAPH_APP_ID, catalogue::GRAPH_APP_SECRET, &[]);
     let steps = good.probe(Some("room-1.01@contoso.com")).await;
     let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["config", "dns-tls", "token", "first-call", "mailbox-access", "permissions"]);
+    assert_eq!(
+        ids,
+        [
+            "config",
+            "dns-tls",
+            "token",
+            "first-call",
+            "mailbox-access",
+            "permissions"
+        ]
+    );
     for s in &steps {
-        assert!(matches!(s.outcome, StepOutcome::Passed { .. }), "{}: {:?}", s.id, s.outcome);
+        assert!(
+            matches!(s.outcome, StepOutcome::Passed { .. }),
+            "{}: {:?}",
+            s.id,
+            s.outcome
+        );
     }
-    let StepOutcome::Passed { detail } = outcome(&steps, "token") else { unreachable!() };
-    assert!(detail.contains("Calendars.Read") && detail.contains("Place.Read.All"), "{detail}");
+    let StepOutcome::Passed { detail } = outcome(&steps, "token") else {
+        unreachable!()
+    };
+    assert!(
+        detail.contains("Calendars.Read") && detail.contains("Place.Read.All"),
+        "{detail}"
+    );
 
     // No probe mailbox: that step is skipped, the rest runs.
     let steps = good.probe(None).await;
-    assert!(matches!(outcome(&steps, "mailbox-access"), StepOutcome::Skipped { .. }));
-    assert!(matches!(outcome(&steps, "permissions"), StepOutcome::Passed { .. }));
+    assert!(matches!(
+        outcome(&steps, "mailbox-access"),
+        StepOutcome::Skipped { .. }
+    ));
+    assert!(matches!(
+        outcome(&steps, "permissions"),
+        StepOutcome::Passed { .. }
+    ));
 
     // Consent missing: the token step fails with AADSTS65001, later steps are skipped.
-    let steps = source(catalogue::NO_CONSENT_APP_ID, catalogue::NO_CONSENT_APP_SECRET, &[])
-        .probe(Some("room-1.01@contoso.com"))
-        .await;
+    let steps = source(
+        catalogue::NO_CONSENT_APP_ID,
+        catalogue::NO_CONSENT_APP_SECRET,
+        &[],
+    )
+    .probe(Some("room-1.01@contoso.com"))
+    .await;
     assert_eq!(code(&outcome(&steps, "token")), Some("entra.AADSTS65001"));
     for id in ["first-call", "mailbox-access", "permissions"] {
-        assert!(matches!(outcome(&steps, id), StepOutcome::Skipped { .. }), "{id}");
+        assert!(
+            matches!(outcome(&steps, id), StepOutcome::Skipped { .. }),
+            "{id}"
+        );
     }
     // The secret's ID pasted instead of its value.
-    let steps = source(catalogue::GRAPH_APP_ID, catalogue::GRAPH_APP_SECRET_ID, &[]).probe(None).await;
+    let steps = source(catalogue::GRAPH_APP_ID, catalogue::GRAPH_APP_SECRET_ID, &[])
+        .probe(None)
+        .await;
     assert_eq!(code(&outcome(&steps, "token")), Some("entra.AADSTS7000215"));
     // Expired secret.
-    let steps = source(catalogue::EXPIRED_SECRET_APP_ID, catalogue::EXPIRED_SECRET_APP_SECRET, &[]).probe(None).await;
+    let steps = source(
+        catalogue::EXPIRED_SECRET_APP_ID,
+        catalogue::EXPIRED_SECRET_APP_SECRET,
+        &[],
+    )
+    .probe(None)
+    .await;
     assert_eq!(code(&outcome(&steps, "token")), Some("entra.AADSTS7000222"));
     // No roles: the token is issued, the first call is refused.
-    let steps = source(catalogue::NO_ROLES_APP_ID, catalogue::NO_ROLES_APP_SECRET, &[]).probe(None).await;
-    assert!(matches!(outcome(&steps, "token"), StepOutcome::Passed { .. }));
-    assert_eq!(code(&outcome(&steps, "first-call")), Some("graph.ErrorAccessDenied"));
+    let steps = source(
+        catalogue::NO_ROLES_APP_ID,
+        catalogue::NO_ROLES_APP_SECRET,
+        &[],
+    )
+    .probe(None)
+    .await;
+    assert!(matches!(
+        outcome(&steps, "token"),
+        StepOutcome::Passed { .. }
+    ));
+    assert_eq!(
+        code(&outcome(&steps, "first-call")),
+        Some("graph.ErrorAccessDenied")
+    );
     // Scoped app, probe mailbox outside its scope.
     let steps = source(catalogue::SCOPED_APP_ID, catalogue::SCOPED_APP_SECRET, &[])
         .probe(Some("room-2.01@contoso.com"))
         .await;
-    assert_eq!(code(&outcome(&steps, "mailbox-access")), Some("graph.MailboxOutOfScope"));
-    assert!(matches!(outcome(&steps, "permissions"), StepOutcome::Skipped { .. }));
+    assert_eq!(
+        code(&outcome(&steps, "mailbox-access")),
+        Some("graph.MailboxOutOfScope")
+    );
+    assert!(matches!(
+        outcome(&steps, "permissions"),
+        StepOutcome::Skipped { .. }
+    ));
     // A secret that expires in ten days: a warning, the rest passes; `probe_mailbox` from the profile.
-    let soon = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive().to_string();
+    let soon = (chrono::Utc::now() + chrono::Duration::days(10))
+        .date_naive()
+        .to_string();
     let steps = source(
         catalogue::GRAPH_APP_ID,
         catalogue::GRAPH_APP_SECRET,
-        &[("secret_expires", soon.into()), ("probe_mailbox", "room-1.04@contoso.com".into())],
+        &[
+            ("secret_expires", soon.into()),
+            ("probe_mailbox", "room-1.04@contoso.com".into()),
+        ],
     )
     .probe(None)
     .await;
     assert_eq!(code(&outcome(&steps, "config")), Some("secret.ExpiresSoon"));
-    assert!(matches!(outcome(&steps, "mailbox-access"), StepOutcome::Passed { .. }));
+    assert!(matches!(
+        outcome(&steps, "mailbox-access"),
+        StepOutcome::Passed { .. }
+    ));
     // An unreachable Graph host.
     let steps = source(
         catalogue::GRAPH_APP_ID,
@@ -206,7 +321,10 @@ async fn profile_test_runs_step_by_step() {
     .probe(None)
     .await;
     assert_eq!(code(&outcome(&steps, "dns-tls")), Some("net.Connect"));
-    assert!(matches!(outcome(&steps, "token"), StepOutcome::Skipped { .. }));
+    assert!(matches!(
+        outcome(&steps, "token"),
+        StepOutcome::Skipped { .. }
+    ));
     sim.shutdown().await;
 }
 
@@ -218,22 +336,32 @@ async fn password_grant_reads_with_delegated_scopes() {
     t.remove("client_secret");
     t.insert("username".into(), catalogue::SVC_PUMP.into());
     t.insert("password".into(), catalogue::ACCOUNT_PASSWORD.into());
-    let source = common::source_for(&sim, &dir, &t, "delegated");
+    let source = common::source_for(&dir, &t, "delegated");
     let steps = source.probe(Some("room-1.01@contoso.com")).await;
     for s in &steps {
-        assert!(matches!(s.outcome, StepOutcome::Passed { .. }), "{}: {:?}", s.id, s.outcome);
+        assert!(
+            matches!(s.outcome, StepOutcome::Passed { .. }),
+            "{}: {:?}",
+            s.id,
+            s.outcome
+        );
     }
     let rooms = common::rooms(4);
     let targets = default_targets(&rooms);
     let window = common::window(&sim);
     let mut collector = Collector::default();
-    assert_eq!(collector.sync(&source, &targets, window).await, 0, "{:?}", collector.errors);
+    assert_eq!(
+        collector.sync(&source, &targets, window).await,
+        0,
+        "{:?}",
+        collector.errors
+    );
     common::assert_equal_to_truth(&sim, &collector, &targets, window);
 
     // MFA blocks the password grant.
     let mut t = t.clone();
     t.insert("username".into(), catalogue::MFA_USER.into());
-    let steps = common::source_for(&sim, &dir, &t, "mfa").probe(None).await;
+    let steps = common::source_for(&dir, &t, "mfa").probe(None).await;
     assert_eq!(code(&outcome(&steps, "token")), Some("entra.AADSTS50076"));
     sim.shutdown().await;
 }
@@ -255,15 +383,32 @@ fn the_factory_checks_profiles_offline() {
         "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"c\"\nclient_secret = { env = \"PATH\" }\n",
     );
     assert!(ok.iter().all(|i| !i.is_error()), "{ok:?}");
-    let bad = check("tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"c\"\nclient_secret = { env = \"PATH\" }\ngraph_url = \"http://graph.example.com/v1.0\"\nurl = \"x\"\n");
-    let paths: Vec<&str> = bad.iter().filter(|i| i.is_error()).map(|i| i.path.as_str()).collect();
-    assert!(paths.contains(&"graph_url") && paths.contains(&"url"), "{bad:?}");
+    let bad = check(
+        "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"c\"\nclient_secret = { env = \"PATH\" }\ngraph_url = \"http://graph.example.com/v1.0\"\nurl = \"x\"\n",
+    );
+    let paths: Vec<&str> = bad
+        .iter()
+        .filter(|i| i.is_error())
+        .map(|i| i.path.as_str())
+        .collect();
+    assert!(
+        paths.contains(&"graph_url") && paths.contains(&"url"),
+        "{bad:?}"
+    );
     let none = check("tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"c\"\n");
-    assert!(none.iter().any(|i| i.path == "client_secret" && i.is_error()), "{none:?}");
+    assert!(
+        none.iter()
+            .any(|i| i.path == "client_secret" && i.is_error()),
+        "{none:?}"
+    );
     // Building refuses an invalid profile with a diagnostic, not a panic.
     let settings: toml::Table = "tenant = 1\n".parse().unwrap();
     let err = GraphFactory
-        .build(&ProfileContext { name: "cloud", settings: &settings, secrets: &secrets })
+        .build(&ProfileContext {
+            name: "cloud",
+            settings: &settings,
+            secrets: &secrets,
+        })
         .err()
         .expect("refused");
     assert_eq!(err.code(), "general.Internal");

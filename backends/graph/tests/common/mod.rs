@@ -89,7 +89,7 @@ pub fn quick_retry() -> RetryPolicy {
     }
 }
 
-pub fn source_for(sim: &Simulator, dir: &TempDir, table: &toml::Table, name: &str) -> GraphSource {
+pub fn source_for(dir: &TempDir, table: &toml::Table, name: &str) -> GraphSource {
     let secrets = SecretResolver::new(dir.path().join("calpump.key"));
     GraphSource::new(name, table, &secrets)
         .expect("source builds")
@@ -106,7 +106,7 @@ pub async fn start(rooms: u32, cred: Cred) -> Env {
         catalogue::GRAPH_APP_ID,
         catalogue::GRAPH_APP_SECRET,
     );
-    let source = source_for(&sim, &dir, &table, &format!("test-{}", sim.addr().port()));
+    let source = source_for(&dir, &table, &format!("test-{}", sim.addr().port()));
     Env { sim, source, dir }
 }
 
