@@ -33,7 +33,10 @@ pub const UNREGISTERED_KEY_PEM: &str = include_str!("../fixtures/other-key.pem")
 pub const EWS_APP_ID: &str = "0a1b2c3d-2222-4a5b-8c6d-000000000002";
 pub const EWS_APP_SECRET: &str = "sIm8Q~EwsAppSecretValue.0002-calpump";
 
-/// Registered, but admin consent was never granted: AADSTS65001.
+/// Registered, but admin consent was never granted: client credentials still get a token, but
+/// without `roles`; Graph answers 401 `InvalidAuthenticationToken` "Either scp or roles claim need
+/// to be present in the token.", EWS 401 (`x-ms-diagnostics` 2000008). (Delegated grants of an
+/// app without consent get AADSTS65001.)
 pub const NO_CONSENT_APP_ID: &str = "0a1b2c3d-3333-4a5b-8c6d-000000000003";
 pub const NO_CONSENT_APP_SECRET: &str = "sIm8Q~NoConsentSecretValue.0003-calpump";
 
@@ -41,7 +44,9 @@ pub const NO_CONSENT_APP_SECRET: &str = "sIm8Q~NoConsentSecretValue.0003-calpump
 pub const EXPIRED_SECRET_APP_ID: &str = "0a1b2c3d-4444-4a5b-8c6d-000000000004";
 pub const EXPIRED_SECRET_APP_SECRET: &str = "sIm8Q~ExpiredSecretValue.0004-calpump";
 
-/// Consented, but no application roles: tokens carry no `roles`, Graph answers 403 ErrorAccessDenied.
+/// Consented, but the granted roles lack `Calendars.Read` and `Place.Read.All` (only
+/// `User.Read.All`): calendars and places answer 403 `ErrorAccessDenied` "Access is denied. Check
+/// credentials and try again."
 pub const NO_ROLES_APP_ID: &str = "0a1b2c3d-5555-4a5b-8c6d-000000000005";
 pub const NO_ROLES_APP_SECRET: &str = "sIm8Q~NoRolesSecretValue.0005-calpump";
 
@@ -168,11 +173,14 @@ pub(crate) fn initial_apps(anchor_secs: i64, building1_rooms: Vec<String>) -> Ve
                 EXPIRED_SECRET_APP_SECRET,
             )
         },
-        app(
-            NO_ROLES_APP_ID,
-            "calpump (roles missing)",
-            NO_ROLES_APP_SECRET,
-        ),
+        AppState {
+            graph_roles: v(&["User.Read.All"]),
+            ..app(
+                NO_ROLES_APP_ID,
+                "calpump (roles missing)",
+                NO_ROLES_APP_SECRET,
+            )
+        },
         AppState {
             graph_roles,
             scoped_to: Some(building1_rooms),

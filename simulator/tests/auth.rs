@@ -92,9 +92,27 @@ async fn client_credentials_and_every_catalogued_failure() {
     let (s, v) = post(&url, &cc(EXPIRED_SECRET_APP_ID, EXPIRED_SECRET_APP_SECRET)).await;
     assert_eq!(s, 401);
     assert_aad(&v, 7000222, "invalid_client");
+    // Admin consent missing: client credentials still get a token, but without `roles`; Graph
+    // refuses it with 401 InvalidAuthenticationToken.
     let (s, v) = post(&url, &cc(NO_CONSENT_APP_ID, NO_CONSENT_APP_SECRET)).await;
-    assert_eq!(s, 400);
-    assert_aad(&v, 65001, "invalid_grant");
+    assert_eq!(s, 200, "{v}");
+    let t = v["access_token"].as_str().unwrap().to_string();
+    let claims = jwt_claims(&t);
+    assert!(claims.get("roles").is_none(), "{claims}");
+    assert!(claims.get("scp").is_none(), "{claims}");
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        "/users/room-1.01@contoso.com/calendarView?startDateTime=2025-06-01&endDateTime=2025-06-03",
+        &[],
+    )
+    .await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        v["error"]["message"],
+        "Either scp or roles claim need to be present in the token."
+    );
     let (s, v) = post(&url, &cc("00000000-0000-0000-0000-000000000000", "x")).await;
     assert_eq!(s, 400);
     assert_aad(&v, 700016, "unauthorized_client");
@@ -109,15 +127,27 @@ async fn client_credentials_and_every_catalogued_failure() {
     assert_eq!(s, 400);
     assert_aad(&v, 90002, "invalid_request");
 
-    // Control switch: revoke consent of the good app, then restore it.
+    // Control switch: revoke consent of the good app (its tokens lose their roles), then
+    // restore it.
     sim.control()
         .update_app(GRAPH_APP_ID, |a| a.consented = false);
-    let (_, v) = post(&url, &cc(GRAPH_APP_ID, GRAPH_APP_SECRET)).await;
-    assert_aad(&v, 65001, "invalid_grant");
+    let (s, v) = post(&url, &cc(GRAPH_APP_ID, GRAPH_APP_SECRET)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        jwt_claims(v["access_token"].as_str().unwrap())
+            .get("roles")
+            .is_none()
+    );
     sim.control()
         .update_app(GRAPH_APP_ID, |a| a.consented = true);
+    let (_, v) = post(&url, &cc(GRAPH_APP_ID, GRAPH_APP_SECRET)).await;
+    assert!(
+        jwt_claims(v["access_token"].as_str().unwrap())["roles"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x == "Calendars.Read"))
+    );
 
-    // Roles missing: a token without roles, Graph answers 403.
+    // Roles missing: consented, but its roles lack Calendars.Read: Graph answers 403.
     let t = common::token(
         &sim,
         NO_ROLES_APP_ID,
@@ -126,6 +156,10 @@ async fn client_credentials_and_every_catalogued_failure() {
     )
     .await
     .unwrap();
+    assert_eq!(
+        jwt_claims(&t)["roles"],
+        serde_json::json!(["User.Read.All"])
+    );
     let (s, v) = common::get(
         &sim,
         &t,
@@ -135,7 +169,23 @@ async fn client_credentials_and_every_catalogued_failure() {
     .await;
     assert_eq!(s, 403);
     assert_eq!(v["error"]["code"], "ErrorAccessDenied");
+    assert_eq!(
+        v["error"]["message"],
+        "Access is denied. Check credentials and try again."
+    );
     sim.shutdown().await;
+}
+
+/// The claims of a JWT (no signature check).
+fn jwt_claims(t: &str) -> Value {
+    use base64::Engine;
+    let payload = t.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -277,6 +327,26 @@ async fn password_and_refresh_grants_and_user_failures() {
     )
     .await;
     assert_eq!(v["error"], "invalid_grant");
+
+    // Delegated grants without consent: AADSTS65001 (password and refresh grants).
+    sim.control()
+        .update_app(DELEGATED_APP_ID, |a| a.consented = false);
+    let (s, v) = post(&url, &ropc(SVC_PUMP, ACCOUNT_PASSWORD)).await;
+    assert_eq!(s, 400);
+    assert_aad(&v, 65001, "invalid_grant");
+    let (s, v) = post(
+        &url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", DELEGATED_APP_ID),
+            ("refresh_token", &rt),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_aad(&v, 65001, "invalid_grant");
+    sim.control()
+        .update_app(DELEGATED_APP_ID, |a| a.consented = true);
 
     let (_, v) = post(&url, &ropc(SVC_PUMP, "wrong")).await;
     assert_aad(&v, 50126, "invalid_grant");

@@ -525,10 +525,14 @@ fn client_credentials(
             ),
         ));
     }
-    consent(app)?;
-    let roles = match aud {
-        Audience::Graph => app.graph_roles.clone(),
-        Audience::Exchange => app.ews_roles.clone(),
+    // Without admin consent Entra ID still issues an app-only token, only without `roles`
+    // (application permissions are granted by the consent); the resource then refuses it
+    // (Graph: 401 "Either scp or roles claim need to be present in the token."). AADSTS65001
+    // is the delegated grants' answer.
+    let roles = match (app.consented, aud) {
+        (false, _) => Vec::new(),
+        (true, Audience::Graph) => app.graph_roles.clone(),
+        (true, Audience::Exchange) => app.ews_roles.clone(),
     };
     let oid = format!("{}-sp", app.client_id);
     let claims = access_claims(s, aud, app, roles, None, None, oid);

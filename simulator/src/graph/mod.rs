@@ -457,16 +457,24 @@ pub(crate) async fn dispatch(
                 TokenError::Malformed => "IDX14100: JWT is not well formed, there are no dots (.).",
                 TokenError::BadSignature => "Access token validation failure.",
             };
-            let r = error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg).header(
-                "WWW-Authenticate",
-                format!(
-                    "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
-                    state.base_url
-                ),
-            );
+            let r = error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg)
+                .header("WWW-Authenticate", www_authenticate(state));
             return (r, None);
         }
     };
+    // A token without any permission claim (an app whose admin consent is missing gets one from
+    // the client-credentials grant) is refused before any permission check.
+    if claims.roles.is_empty() && claims.scp.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return (
+            error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "Either scp or roles claim need to be present in the token.",
+            )
+            .header("WWW-Authenticate", www_authenticate(state)),
+            None,
+        );
+    }
     if let Err(r) = authorize(state, &route, &claims, mailbox) {
         return (r, fault);
     }
@@ -498,6 +506,13 @@ pub(crate) async fn dispatch(
     };
     drop(admission);
     (resp, fault)
+}
+
+fn www_authenticate(state: &AppState) -> String {
+    format!(
+        "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+        state.base_url
+    )
 }
 
 pub(crate) fn invalid_user(u: &str) -> GraphResponse {
