@@ -19,6 +19,7 @@ pub struct Labels {
     pub starting_soon: &'static str,
     pub ending_soon: &'static str,
     pub stale: &'static str,
+    pub unknown: &'static str,
     pub until: &'static str,
     pub booked_from: &'static str,
     pub rest_of_day: &'static str,
@@ -32,6 +33,7 @@ pub struct Labels {
     pub free_tag: &'static str,
     pub updated: &'static str,
     pub stale_note: &'static str,
+    pub unknown_note: &'static str,
     pub index_title: &'static str,
     pub room: &'static str,
     pub status: &'static str,
@@ -45,6 +47,7 @@ pub fn labels(language: Language) -> &'static Labels {
         starting_soon: "Starting soon",
         ending_soon: "Ending soon",
         stale: "Not up to date",
+        unknown: "Not yet read",
         until: "until",
         booked_from: "booked from",
         rest_of_day: "for the rest of the day",
@@ -58,6 +61,7 @@ pub fn labels(language: Language) -> &'static Labels {
         free_tag: "free",
         updated: "Updated",
         stale_note: "The calendar could not be read since {t}; the schedule may be out of date.",
+        unknown_note: "This room's calendar has not been read yet; its bookings are unknown.",
         index_title: "Door signs",
         room: "Room",
         status: "Status",
@@ -69,6 +73,7 @@ pub fn labels(language: Language) -> &'static Labels {
         starting_soon: "Gleich belegt",
         ending_soon: "Gleich frei",
         stale: "Nicht aktuell",
+        unknown: "Noch nicht gelesen",
         until: "bis",
         booked_from: "belegt ab",
         rest_of_day: "für den Rest des Tages",
@@ -82,6 +87,7 @@ pub fn labels(language: Language) -> &'static Labels {
         free_tag: "frei",
         updated: "Stand",
         stale_note: "Der Kalender ist seit {t} nicht lesbar; der Plan kann veraltet sein.",
+        unknown_note: "Der Kalender dieses Raums wurde noch nicht gelesen; seine Buchungen sind unbekannt.",
         index_title: "Türschilder",
         room: "Raum",
         status: "Status",
@@ -101,6 +107,7 @@ impl Labels {
             Status::StartingSoon => self.starting_soon,
             Status::EndingSoon => self.ending_soon,
             Status::Stale => self.stale,
+            Status::Unknown => self.unknown,
         }
     }
 
@@ -108,7 +115,7 @@ impl Labels {
     pub fn until_text(&self, p: &Projection) -> Option<String> {
         let until = p.until_local.as_deref();
         match (p.status, until) {
-            (Status::Stale, _) => None,
+            (Status::Stale | Status::Unknown, _) => None,
             (Status::StartingSoon, Some(t)) => Some(format!("{} {t}", self.booked_from)),
             (Status::Free, None) => Some(self.rest_of_day.to_string()),
             (_, Some(t)) => Some(format!("{} {t}", self.until)),

@@ -130,6 +130,13 @@ impl DoorSign {
         latest
     }
 
+    /// Whether any route reports a successful read of `mailbox`.
+    fn ever_read(&self, mailbox: &str) -> bool {
+        lock(&self.health)
+            .get(mailbox)
+            .is_some_and(|entries| entries.iter().any(|h| h.last_success.is_some()))
+    }
+
     fn health_name(&self, mailbox: &str) -> Option<String> {
         lock(&self.health)
             .get(mailbox)?
@@ -160,6 +167,7 @@ impl DoorSign {
             name: room.name.as_deref(),
             events: room.events.values().collect(),
             failing_since: self.failing_since(&room.mailbox),
+            never_read: !room.read && !self.ever_read(&room.mailbox),
         };
         let mut projection = projection::project(&input, &self.rules, now);
         projection.seal(&self.fingerprint);

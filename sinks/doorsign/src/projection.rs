@@ -13,7 +13,9 @@
 //! * Overlapping and back-to-back bookings merge: `busy_until` is the end of the whole chain.
 //!   The "current" meeting is the blocking one that started last (a timed one before an all-day).
 //! * Meetings across midnight are current after midnight and listed under the day they start.
-//! * `stale` wins over everything when the room's source has been failing for longer than
+//! * `unknown` wins over everything while no read of the room's calendar ever succeeded (no
+//!   batch received, no route reporting a success): an empty schedule is not "free".
+//! * `stale` wins over the rest when the room's source has been failing for longer than
 //!   `stale_after`; the schedule is still shown.
 
 use calpump_plugin::{Event, ShowAs};
@@ -35,6 +37,8 @@ pub enum Status {
     StartingSoon,
     EndingSoon,
     Stale,
+    /// The room's calendar has never been read: nothing is known about it.
+    Unknown,
 }
 
 impl Status {
@@ -45,6 +49,7 @@ impl Status {
             Status::StartingSoon => "starting-soon",
             Status::EndingSoon => "ending-soon",
             Status::Stale => "stale",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -70,6 +75,9 @@ pub struct RoomInput<'a> {
     pub events: Vec<&'a Event>,
     /// Since when the room's source has been failing (from the engine's `MailboxHealth`).
     pub failing_since: Option<DateTime<Utc>>,
+    /// No read of the room ever succeeded: no batch was received and no route reports a
+    /// success. The sign shows [`Status::Unknown`], never "free".
+    pub never_read: bool,
 }
 
 /// A meeting as the sign shows it (privacy already applied).
@@ -350,6 +358,11 @@ pub fn project(input: &RoomInput<'_>, rules: &Rules, now: DateTime<Utc>) -> Proj
             stale_at = Some(since + rules.stale_after);
         }
     }
+    if input.never_read {
+        status = Status::Unknown;
+        free_until = None;
+        busy_until = None;
+    }
 
     let next: Vec<Meeting> = spans
         .iter()
@@ -465,6 +478,7 @@ mod tests {
             name: Some("Room 1.01"),
             events: events.iter().collect(),
             failing_since: failing,
+            never_read: false,
         };
         project(&input, rules, now)
     }
@@ -794,6 +808,45 @@ mod tests {
     }
 
     #[test]
+    fn a_room_never_read_is_unknown_at_once_never_free() {
+        let input = RoomInput {
+            mailbox: "room-1@contoso.com",
+            id: "x",
+            name: None,
+            events: Vec::new(),
+            failing_since: None,
+            never_read: true,
+        };
+        let p = project(&input, &rules(), at(8, 0));
+        assert_eq!(
+            p.status,
+            Status::Unknown,
+            "not 'free for the rest of the day'"
+        );
+        assert_eq!(
+            (p.free_until, p.busy_until, p.until_local),
+            (None, None, None)
+        );
+        // Failing from the start and past the stale threshold: still "unknown", not "stale".
+        let failing = RoomInput {
+            failing_since: Some(at(7, 0)),
+            ..input.clone()
+        };
+        let p = project(&failing, &rules(), at(8, 0));
+        assert_eq!(p.status, Status::Unknown);
+        // Once read (even an empty calendar), the room is free.
+        let read = RoomInput {
+            never_read: false,
+            ..input
+        };
+        assert_eq!(project(&read, &rules(), at(8, 0)).status, Status::Free);
+        assert_eq!(
+            serde_json::to_value(Status::Unknown).expect("json"),
+            serde_json::json!("unknown")
+        );
+    }
+
+    #[test]
     fn display_name_falls_back_to_the_address_and_hash_tracks_content() {
         let events = [ev(1, "Standup", at(9, 0), at(10, 0))];
         let input = RoomInput {
@@ -802,6 +855,7 @@ mod tests {
             name: None,
             events: events.iter().collect(),
             failing_since: None,
+            never_read: false,
         };
         let mut a = project(&input, &rules(), at(8, 0));
         assert_eq!(a.name, "room-1@contoso.com");

@@ -344,7 +344,7 @@ pub fn render(
         Status::Free => (None, BLACK),
         Status::StartingSoon => (None, accent),
         Status::Busy | Status::EndingSoon => (Some(accent), WHITE),
-        Status::Stale => (Some(BLACK), WHITE),
+        Status::Stale | Status::Unknown => (Some(BLACK), WHITE),
     };
     let border = (2.0 * s).round().max(1.0) as i32;
     match band_bg {
@@ -435,7 +435,7 @@ pub fn render(
             (format!("{}: {subject}", labels.all_day), a.blocking)
         }));
     }
-    if lines.is_empty() && p.current.is_none() {
+    if lines.is_empty() && p.current.is_none() && p.status != Status::Unknown {
         lines.push((labels.no_more.to_string(), false));
     }
     let mut first = true;

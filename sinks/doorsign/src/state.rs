@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Version of the state files.
-pub const STATE_SCHEMA_VERSION: u32 = 1;
+/// Version of the state files. 2 added `read`; version-1 files are read as `read` when they
+/// hold events (they came from batches).
+pub const STATE_SCHEMA_VERSION: u32 = 2;
 
 /// A file- and URL-safe, stable id for a mailbox address: lower-case `[a-z0-9.-]` kept, `@`
 /// becomes `_at_`, every other byte `_xx` (hex). Injective, so two rooms never share an id;
@@ -90,6 +91,9 @@ pub struct RoomState {
     /// Content hash of the last rendered outputs.
     #[serde(default)]
     pub rendered_hash: Option<String>,
+    /// Whether a batch of this room was ever applied (its calendar was read at least once).
+    #[serde(default)]
+    pub read: bool,
 }
 
 /// The outcome of applying one batch.
@@ -109,6 +113,7 @@ impl RoomState {
             name: None,
             events: BTreeMap::new(),
             rendered_hash: None,
+            read: false,
         }
     }
 
@@ -117,6 +122,10 @@ impl RoomState {
     /// batch changes nothing.
     pub fn apply(&mut self, batch: &Batch) -> Applied {
         let mut applied = Applied::default();
+        if !self.read {
+            self.read = true;
+            applied.changed = true;
+        }
         if let Some(name) = batch.mailbox_name.as_deref().map(str::trim)
             && !name.is_empty()
             && self.name.as_deref() != Some(name)
@@ -219,7 +228,13 @@ impl Store {
                         .map_err(|e| e.to_string())
                 });
             match parsed {
-                Ok(room) => rooms.push(room),
+                Ok(mut room) => {
+                    if room.schema_version < 2 {
+                        room.read = !room.events.is_empty();
+                        room.schema_version = STATE_SCHEMA_VERSION;
+                    }
+                    rooms.push(room)
+                }
                 Err(e) => problems.push(format!("{}: {e}", path.display())),
             }
         }
@@ -343,7 +358,9 @@ mod tests {
             vec![ev(1, "default", 9), ev(2, "default", 11)],
             vec![],
         );
+        assert!(!room.read);
         assert!(room.apply(&first).changed);
+        assert!(room.read, "a batch is a read");
         assert!(!room.apply(&first).changed, "replay is idempotent");
         assert_eq!(room.name.as_deref(), Some("Room"));
 
@@ -444,7 +461,7 @@ mod tests {
         store.save(&room).expect("save");
         std::fs::write(store.dir().join("broken.json"), b"{nope").expect("write");
         let (rooms, problems) = store.load_all().expect("load");
-        assert_eq!(rooms, vec![room]);
+        assert_eq!(rooms, vec![room.clone()]);
         assert_eq!(problems.len(), 1);
         let leftovers: Vec<_> = std::fs::read_dir(store.dir())
             .expect("dir")
@@ -452,5 +469,18 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+
+        // A version-1 file (no `read`) with events came from batches: it counts as read.
+        let mut v1 = serde_json::to_value(&room).expect("json");
+        v1["schema_version"] = 1.into();
+        v1.as_object_mut().expect("obj").remove("read");
+        std::fs::write(store.path("room@x.com"), v1.to_string()).expect("write");
+        let mut empty = serde_json::to_value(RoomState::new("empty@x.com")).expect("json");
+        empty["schema_version"] = 1.into();
+        empty.as_object_mut().expect("obj").remove("read");
+        std::fs::write(store.path("empty@x.com"), empty.to_string()).expect("write");
+        let (rooms, _) = store.load_all().expect("load");
+        let read: Vec<(&str, bool)> = rooms.iter().map(|r| (r.mailbox.as_str(), r.read)).collect();
+        assert_eq!(read, [("empty@x.com", false), ("room@x.com", true)]);
     }
 }

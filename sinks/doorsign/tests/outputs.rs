@@ -268,11 +268,76 @@ fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
     );
     let other = room_json(dir.path(), "room-2_at_contoso.com");
     assert_eq!(other["name"], "Room 2");
-    assert_eq!(other["status"], "free");
+    assert_eq!(other["status"], "unknown", "never read: not 'free'");
     // A batch for the room proves the route reads it again.
     sink.write_batch(batch(ROOM, None, BatchKind::Delta, vec![], vec![]))
         .expect("write");
     assert_ne!(room_json(dir.path(), ID)["status"], "stale");
+}
+
+#[test]
+fn a_room_never_read_shows_unknown_at_once_never_free() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(dir.path(), serde_json::json!({"language": "de"}));
+    let sink = DoorSign::create(cfg.clone()).expect("create");
+    let health = |last_success| MailboxHealth {
+        route: "rooms".into(),
+        mailbox: ROOM.into(),
+        mailbox_name: Some("Raum 1.01".into()),
+        last_success,
+        failing_since: None,
+        last_error: None,
+    };
+    let tick = |sink: &DoorSign, mailboxes| {
+        sink.tick(Tick {
+            schema_version: SCHEMA_VERSION,
+            now: at(9, 30),
+            mailboxes,
+        })
+        .expect("tick")
+    };
+    // The engine serves the room but has not read it yet.
+    tick(&sink, vec![health(None)]);
+    let json = room_json(dir.path(), ID);
+    assert_eq!(json["status"], "unknown");
+    assert_eq!(json["until_local"], serde_json::Value::Null);
+    let html =
+        std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
+    assert!(html.contains("Noch nicht gelesen"), "German label");
+    assert!(!html.contains("Frei"), "never shown as free");
+    assert!(!html.contains("keine weiteren Buchungen"));
+    let index = std::fs::read_to_string(dir.path().join("index.html")).expect("index");
+    assert!(index.contains("Noch nicht gelesen"));
+
+    // Still unknown after a restart (nothing was read), in English too.
+    drop(sink);
+    let mut en = cfg.clone();
+    en["language"] = "en".into();
+    let sink = DoorSign::create(en).expect("restart");
+    assert_eq!(room_json(dir.path(), ID)["status"], "unknown");
+    let html =
+        std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
+    assert!(html.contains("Not yet read"));
+    assert!(!html.contains(">Free<"));
+
+    // A route reports a successful read (an empty calendar): now it is free.
+    tick(&sink, vec![health(Some(at(9, 29)))]);
+    assert_eq!(room_json(dir.path(), ID)["status"], "free");
+    drop(sink);
+
+    // A batch is a read, and that is remembered across restarts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(dir.path(), serde_json::json!({}));
+    let sink = DoorSign::create(cfg.clone()).expect("create");
+    tick(&sink, vec![health(None)]);
+    assert_eq!(room_json(dir.path(), ID)["status"], "unknown");
+    sink.write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![], vec![]))
+        .expect("write");
+    assert_eq!(room_json(dir.path(), ID)["status"], "free");
+    drop(sink);
+    let sink = DoorSign::create(cfg).expect("restart");
+    tick(&sink, vec![health(None)]);
+    assert_eq!(room_json(dir.path(), ID)["status"], "free");
 }
 
 #[test]
@@ -449,6 +514,7 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
         name: Some("Raum Süd 1.01"),
         events: events.iter().collect(),
         failing_since: None,
+        never_read: false,
     };
     let p = projection::project(&input, &rules, at(9, 30));
     let fonts = Fonts::embedded().expect("fonts");
