@@ -18,7 +18,8 @@ pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 pub const EXCHANGE_RESOURCE_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 pub const EXCHANGE_AUDIENCE: &str = "https://outlook.office365.com";
 
-/// A good Graph app: secret and certificate, roles `Calendars.Read`, `Place.Read.All`, `User.Read.All`.
+/// A good Graph app: secret and certificate, roles `Calendars.Read` and `Place.Read.All` — what
+/// calpump asks for, nothing more (no `User.Read.All`: `users`, `translateExchangeIds` answer 403).
 pub const GRAPH_APP_ID: &str = "0a1b2c3d-1111-4a5b-8c6d-000000000001";
 pub const GRAPH_APP_SECRET: &str = "sIm8Q~GraphAppSecretValue.0001-calpump";
 /// The secret's *ID* (pasting this instead of the value gives AADSTS7000215).
@@ -99,7 +100,7 @@ pub struct AppState {
     /// Whether the registered certificate may sign client assertions for this app.
     pub certificate: bool,
     pub consented: bool,
-    /// Application roles on Graph (`Calendars.Read`, `Place.Read.All`, `User.Read.All`).
+    /// Application roles on Graph (e.g. `Calendars.Read`, `Place.Read.All`, `User.Read.All`).
     pub graph_roles: Vec<String>,
     /// Application roles on Exchange Online (`full_access_as_app`).
     pub ews_roles: Vec<String>,
@@ -143,7 +144,8 @@ pub(crate) fn initial_apps(anchor_secs: i64, building1_rooms: Vec<String>) -> Ve
         public_client: false,
         assignment_required: false,
     };
-    let graph_roles = v(&["Calendars.Read", "Place.Read.All", "User.Read.All"]);
+    // What calpump's Graph backend asks for (DESIGN.md): Calendars.Read + Place.Read.All.
+    let graph_roles = v(&["Calendars.Read", "Place.Read.All"]);
     vec![
         AppState {
             certificate: true,

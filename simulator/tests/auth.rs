@@ -141,10 +141,10 @@ async fn client_credentials_and_every_catalogued_failure() {
     sim.control()
         .update_app(GRAPH_APP_ID, |a| a.consented = true);
     let (_, v) = post(&url, &cc(GRAPH_APP_ID, GRAPH_APP_SECRET)).await;
-    assert!(
-        jwt_claims(v["access_token"].as_str().unwrap())["roles"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x == "Calendars.Read"))
+    // The good app holds what calpump needs and nothing more.
+    assert_eq!(
+        jwt_claims(v["access_token"].as_str().unwrap())["roles"],
+        serde_json::json!(["Calendars.Read", "Place.Read.All"])
     );
 
     // Roles missing: consented, but its roles lack Calendars.Read: Graph answers 403.

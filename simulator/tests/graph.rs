@@ -474,7 +474,16 @@ async fn events_extended_properties_places_ids_and_permissions() {
     )
     .await;
     assert!(s == 404 || s == 400, "{v}");
-    let (s, v) = common::get(&sim, &t, "/users/nobody@contoso.com", &[]).await;
+    // Users need User.Read.All: the roles-missing app holds exactly that.
+    let user_read = common::token(
+        &sim,
+        catalogue::NO_ROLES_APP_ID,
+        catalogue::NO_ROLES_APP_SECRET,
+        "https://graph.microsoft.com/.default",
+    )
+    .await
+    .unwrap();
+    let (s, v) = common::get(&sim, &user_read, "/users/nobody@contoso.com", &[]).await;
     assert_eq!(s, 404);
     assert_eq!(v["error"]["code"], "Request_ResourceNotFound");
     let (s, v) = common::get(
@@ -549,10 +558,21 @@ async fn events_extended_properties_places_ids_and_permissions() {
     let (_, v) = common::get(&sim, &t, "/places/microsoft.graph.room?$top=5", &[]).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 5);
     assert!(v["@odata.nextLink"].is_string());
-    // Users by filter, calendars.
-    let (_, v) = common::get(
+    // Users by filter need User.Read.All (the good app has none: 403), calendars.
+    let (s, v) = common::get(
         &sim,
         &t,
+        "/users?$filter=mail%20eq%20'ROOM-1.02@contoso.com'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("Authorization_RequestDenied"))
+    );
+    let (_, v) = common::get(
+        &sim,
+        &user_read,
         "/users?$filter=mail%20eq%20'ROOM-1.02@contoso.com'",
         &[],
     )
@@ -574,15 +594,28 @@ async fn events_extended_properties_places_ids_and_permissions() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(v["value"].as_array().unwrap().len(), 2);
-    // translateExchangeIds.
-    let r = reqwest::Client::new()
-        .post(format!("{}/users/{ROOM}/translateExchangeIds", sim.graph_url()))
-        .bearer_auth(&t)
-        .json(&json!({ "inputIds": [truth[0].graph_id], "sourceIdType": "restId", "targetIdType": "restImmutableEntryId" }))
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
+    // translateExchangeIds needs User.Read.All or User.ReadWrite.All (application), not
+    // Calendars.Read (`user-translateexchangeids.md`): the good app (Calendars.Read,
+    // Place.Read.All) is refused, an app holding only User.Read.All is served.
+    let translate = |token: String| {
+        let url = format!("{}/users/{ROOM}/translateExchangeIds", sim.graph_url());
+        let body = json!({ "inputIds": [truth[0].graph_id], "sourceIdType": "restId", "targetIdType": "restImmutableEntryId" });
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = translate(t.clone()).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "ErrorAccessDenied");
+    let (s, v) = translate(user_read).await;
+    assert_eq!(s, 200, "{v}");
     assert_eq!(
         v["value"][0]["targetId"],
         truth[0].graph_immutable_id.as_str()

@@ -575,7 +575,25 @@ fn authorize(
             "Insufficient privileges to complete the operation.",
         ));
     }
-    if (is_place && !any(PLACE_READ)) || (mailbox_op && !any(CALENDAR_READ)) {
+    // translateExchangeIds (`user-translateexchangeids.md`): application User.Read.All or
+    // User.ReadWrite.All; delegated User.ReadBasic.All, User.Read, User.ReadWrite,
+    // User.Read.All, User.ReadWrite.All. Calendar permissions do not cover it.
+    const TRANSLATE_APP: &[&str] = &["User.Read.All", "User.ReadWrite.All"];
+    const TRANSLATE_DELEGATED: &[&str] = &[
+        "User.ReadBasic.All",
+        "User.Read",
+        "User.ReadWrite",
+        "User.Read.All",
+        "User.ReadWrite.All",
+    ];
+    let calendar_op = mailbox_op && !matches!(route, Route::TranslateIds(_));
+    let translate_denied = matches!(route, Route::TranslateIds(_))
+        && !any(if claims.is_app() {
+            TRANSLATE_APP
+        } else {
+            TRANSLATE_DELEGATED
+        });
+    if (is_place && !any(PLACE_READ)) || (calendar_op && !any(CALENDAR_READ)) || translate_denied {
         return Err(access_denied());
     }
     if mailbox_op {
