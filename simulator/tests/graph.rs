@@ -699,3 +699,99 @@ async fn delta_after_cancelled_occurrence_and_move_between_calendars() {
     assert_eq!(s, 404, "the old regular id is gone after the move");
     sim.shutdown().await;
 }
+
+/// Exchange's id spellings: a REST id is the EWS id with `/`→`-` and `+`→`_` (padding kept);
+/// `entryId`/`immutableEntryId` are URL-safe base64 with the padding count appended
+/// (`user-translateexchangeids.md`); translateExchangeIds converts between all of them.
+#[tokio::test]
+async fn rest_ids_are_ews_ids_with_exchanges_alphabet() {
+    let sim = common::start().await;
+    let c = sim.control().clone();
+    let mut both = 0;
+    let mut ids = Vec::new();
+    for room in ["room-1.01@contoso.com", "room-1.02@contoso.com", ROOM] {
+        for i in c
+            .truth(
+                room,
+                Some("Calendar"),
+                "2025-06-01T00:00:00Z".parse().unwrap(),
+                "2025-06-16T00:00:00Z".parse().unwrap(),
+            )
+            .unwrap()
+        {
+            assert_eq!(i.graph_id, i.ews_id.replace('/', "-").replace('+', "_"));
+            if i.ews_id.contains(['/', '+']) {
+                both += 1;
+            }
+            if room == ROOM {
+                ids.push(i);
+            }
+        }
+    }
+    assert!(
+        both > 0,
+        "no id with '+' or '/' to tell the alphabets apart"
+    );
+    let token = common::token(
+        &sim,
+        catalogue::NO_ROLES_APP_ID,
+        catalogue::NO_ROLES_APP_SECRET,
+        "https://graph.microsoft.com/.default",
+    )
+    .await
+    .unwrap();
+    let translate = |input: Vec<String>, from: &str, to: &str| {
+        let url = format!("{}/users/{ROOM}/translateExchangeIds", sim.graph_url());
+        let body = json!({ "inputIds": input, "sourceIdType": from, "targetIdType": to });
+        let token = token.clone();
+        async move {
+            let v: Value = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["targetId"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    let ews: Vec<String> = ids.iter().map(|i| i.ews_id.clone()).collect();
+    let rest = translate(ews.clone(), "ewsId", "restId").await;
+    assert_eq!(
+        rest,
+        ids.iter().map(|i| i.graph_id.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(translate(rest.clone(), "restId", "ewsId").await, ews);
+    for (to, back) in [
+        ("entryId", "restId"),
+        ("immutableEntryId", "restImmutableEntryId"),
+    ] {
+        let bin = translate(rest.clone(), "restId", to).await;
+        for b in &bin {
+            assert!(
+                b.ends_with(['0', '1', '2']) && !b.contains(['=', '+', '/']),
+                "{to}: {b}"
+            );
+        }
+        let again = translate(bin, to, back).await;
+        if back == "restId" {
+            assert_eq!(again, rest);
+        } else {
+            assert_eq!(
+                again,
+                ids.iter()
+                    .map(|i| i.graph_immutable_id.clone())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    sim.shutdown().await;
+}

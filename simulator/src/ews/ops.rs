@@ -922,8 +922,9 @@ pub fn resolve_names(ctx: &Ctx<'_>) -> Result<String, Fault> {
 /// `ConvertId` (`convertid-operation.md`) between `EwsId`, `EwsImmutableId`, `EntryId` and
 /// `HexEntryId` for calendar items of the tenant.
 pub fn convert_id(ctx: &Ctx<'_>) -> Result<String, Fault> {
+    use crate::tenant::ids::decode_url_token;
     use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use base64::engine::general_purpose::STANDARD;
     let t = ctx.tenant();
     let op = &ctx.req.op;
     let dest = op.attr("DestinationFormat").unwrap_or("");
@@ -954,11 +955,11 @@ pub fn convert_id(ctx: &Ctx<'_>) -> Result<String, Fault> {
             "EwsImmutableId" => t.translate_id(&d, IdFormat::EwsImmutable),
             "EntryId" => t
                 .translate_id(&d, IdFormat::EntryId)
-                .and_then(|x| URL_SAFE.decode(x).ok())
+                .and_then(|x| decode_url_token(&x))
                 .map(|b| STANDARD.encode(b)),
             "HexEntryId" => t
                 .translate_id(&d, IdFormat::EntryId)
-                .and_then(|x| URL_SAFE.decode(x).ok())
+                .and_then(|x| decode_url_token(&x))
                 .map(hex::encode_upper),
             _ => {
                 return Err(Fault::schema(
