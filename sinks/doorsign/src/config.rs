@@ -142,10 +142,13 @@ pub struct OeplConfig {
     pub dither: u8,
 }
 
-/// Bounded retries with exponential back-off for failed pushes.
+/// Retries of failed pushes: until delivered or superseded by newer content, with doubling
+/// back-off from `initial_ms`, capped at `max_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
+    /// After this many failed attempts a push is reported as failing (error log, metric
+    /// outcome `failed`); it is still retried.
     #[serde(default = "default_attempts")]
     pub attempts: u32,
     #[serde(default = "default_initial_ms")]
@@ -566,7 +569,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
       "type": "object",
       "additionalProperties": false,
       "properties": {
-        "attempts": { "type": "integer", "minimum": 1, "maximum": 100, "default": 6 },
+        "attempts": { "type": "integer", "minimum": 1, "maximum": 100, "default": 6, "description": "Failed attempts before a push is reported as failing; it is retried until delivered or superseded" },
         "initial_ms": { "type": "integer", "minimum": 1, "default": 2000 },
         "max_ms": { "type": "integer", "minimum": 1, "default": 300000 }
       }

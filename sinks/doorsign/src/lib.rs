@@ -32,7 +32,7 @@ pub use config::CONFIG_SCHEMA;
 use config::Settings;
 use html::{IndexEntry, Pages};
 use projection::{Projection, RoomInput, Rules};
-use push::{MqttItem, OeplItem, Pusher};
+use push::{MqttItem, OeplItem, Pusher, TargetKind};
 use raster::Fonts;
 use state::{RoomState, Store, atomic_write, slug};
 
@@ -145,7 +145,8 @@ impl DoorSign {
     }
 
     /// Projects a room at `now`; when its content changed (or its files are missing) renders
-    /// and writes the files, queues the pushes (content changes only) and saves the state.
+    /// and writes the files and saves the state; queues a push to every target whose ledger
+    /// lacks this content (a change, or a push still owed from before a restart).
     /// Returns the room's next change. With `defer_index` the caller writes the index.
     fn refresh(
         &self,
@@ -173,15 +174,16 @@ impl DoorSign {
         projection.seal(&self.fingerprint);
         let changed = room.rendered_hash.as_deref() != Some(projection.content_hash.as_str());
         let json_path = self.rooms_dir.join(format!("{id}.json"));
+        let mut written = None;
         if changed || !json_path.exists() {
-            let written = self.write_room(&projection)?;
+            written = Some(self.write_room(&projection)?);
             if changed {
-                self.queue_pushes(&projection, written.json, written.jpeg);
                 tracing::debug!(room = %room.mailbox, status = projection.status.as_str(), hash = %projection.content_hash, "doorsign rendered");
             }
             room.rendered_hash = Some(projection.content_hash.clone());
             dirty = true;
         }
+        self.queue_pushes(&projection, written);
         if dirty {
             self.store
                 .save(room)
@@ -208,18 +210,10 @@ impl DoorSign {
     /// Writes a room's files.
     fn write_room(&self, p: &Projection) -> Result<Written, SinkError> {
         let id = &p.id;
-        let labels = html::labels(self.settings.config.language);
         let tag = self.settings.oepl_tags.get(&p.room);
         let mut jpeg = None;
         for (i, size) in self.settings.config.png.iter().enumerate() {
-            let image = raster::render(
-                p,
-                *size,
-                &self.fonts,
-                labels,
-                &self.settings.tz,
-                self.settings.config.language,
-            );
+            let image = self.image(p, *size);
             let png = image
                 .to_png()
                 .map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
@@ -253,37 +247,73 @@ impl DoorSign {
         })
     }
 
+    fn image(&self, p: &Projection, size: config::PngSize) -> raster::Image {
+        raster::render(
+            p,
+            size,
+            &self.fonts,
+            html::labels(self.settings.config.language),
+            &self.settings.tz,
+            self.settings.config.language,
+        )
+    }
+
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
         let path = self.rooms_dir.join(name);
         atomic_write(&path, bytes, false).map_err(|e| io_error("write", &path, e))
     }
 
-    fn queue_pushes(&self, p: &Projection, json: Arc<Vec<u8>>, jpeg: Option<Vec<u8>>) {
+    /// Queues the room's content to every target that lacks it (not delivered, not queued).
+    /// The payloads come from this render when there was one; otherwise the MQTT payload is the
+    /// room's JSON file (what this content was written as) and the tag image is drawn anew
+    /// (equal hashes draw equal images).
+    fn queue_pushes(&self, p: &Projection, written: Option<Written>) {
         let Some(pusher) = &self.pusher else { return };
-        if pusher.has_mqtt()
-            && let Some(mqtt) = &self.settings.config.mqtt
+        let hash = p.content_hash.as_str();
+        let (json, jpeg) = match written {
+            Some(w) => (Some(w.json), w.jpeg),
+            None => (None, None),
+        };
+        if let Some(mqtt) = &self.settings.config.mqtt
+            && pusher.needs(TargetKind::Mqtt, &p.id, hash)
         {
+            let payload = json
+                .or_else(|| self.stored_json(p))
+                .unwrap_or_else(|| Arc::new(serde_json::to_vec_pretty(p).unwrap_or_default()));
             let topic = mqtt
                 .topic
                 .replace("{room}", &p.id)
                 .replace("{mailbox}", &p.room);
-            pusher.push_mqtt(
-                &p.id,
-                MqttItem {
-                    topic,
-                    payload: json,
-                },
-            );
+            pusher.push_mqtt(&p.id, hash, MqttItem { topic, payload });
         }
-        if let (Some((mac, _)), Some(jpeg)) = (self.settings.oepl_tags.get(&p.room), jpeg) {
-            pusher.push_oepl(
-                &p.id,
-                OeplItem {
-                    mac: mac.clone(),
-                    jpeg,
-                },
-            );
+        if let Some((mac, index)) = self.settings.oepl_tags.get(&p.room)
+            && pusher.needs(TargetKind::Oepl, &p.id, hash)
+        {
+            let jpeg = jpeg.or_else(|| {
+                let size = *self.settings.config.png.get(*index)?;
+                self.image(p, size)
+                    .to_jpeg()
+                    .map_err(|e| tracing::error!(room = %p.room, error = %e, "doorsign: no image for OpenEPaperLink"))
+                    .ok()
+            });
+            if let Some(jpeg) = jpeg {
+                pusher.push_oepl(
+                    &p.id,
+                    hash,
+                    OeplItem {
+                        mac: mac.clone(),
+                        jpeg,
+                    },
+                );
+            }
         }
+    }
+
+    /// The room's JSON file when it holds exactly this content.
+    fn stored_json(&self, p: &Projection) -> Option<Arc<Vec<u8>>> {
+        let bytes = std::fs::read(self.rooms_dir.join(format!("{}.json", p.id))).ok()?;
+        let stored: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        (stored.get("content_hash")?.as_str()? == p.content_hash).then(|| Arc::new(bytes))
     }
 
     fn write_index(&self, index: &mut IndexState) -> Result<(), SinkError> {

@@ -1,13 +1,22 @@
 //! Pushes to displays: MQTT (a retained JSON message per room) and OpenEPaperLink access points
 //! (`POST /imgupload`). They run on the sink's own thread with its own tokio runtime — the host's
 //! runtime does not cross the plugin boundary — and never block or fail the file outputs: the
-//! writer only queues. Per target and room only the newest content is kept (a newer render
-//! replaces one still waiting), failures are retried a bounded number of times with exponential
-//! back-off, and every outcome is logged and counted (`calpump_doorsign_push_total`).
+//! writer only queues.
+//!
+//! Per target and room only the newest content is kept (a newer render replaces one still
+//! waiting, whatever its retries), and a push is retried until it is delivered or superseded —
+//! with exponential back-off capped at `push_retry.max_ms`; after `push_retry.attempts` failures
+//! it is reported as failing (error log, `outcome="failed"`) and still retried. Every outcome is
+//! counted (`calpump_doorsign_push_total{target,outcome}`).
+//!
+//! What each target has received is kept in a ledger, `out_dir/.state/pushed.json` (target →
+//! room id → content hash), separate from the rendered hash: a push that was still pending when
+//! the process stopped is queued again at the next start (and on ticks) because the ledger's hash
+//! differs from the rendered one.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,10 +25,29 @@ use calpump_plugin::sdk::counter;
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{MqttConfig, MqttEndpoint, RetryConfig, Settings};
+use crate::lock;
+use crate::state::atomic_write;
+
+/// The push targets, as named in the ledger, the logs and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    Mqtt,
+    Oepl,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Mqtt => "mqtt",
+            TargetKind::Oepl => "openepaperlink",
+        }
+    }
+}
 
 /// One room's retained MQTT message.
 #[derive(Debug, Clone)]
@@ -35,13 +63,140 @@ pub struct OeplItem {
     pub jpeg: Vec<u8>,
 }
 
+/// One queued push: the room, the content hash it carries, the payload.
+struct Queued<T> {
+    room: String,
+    hash: String,
+    item: T,
+}
+
+/// The ledger file: target → room id → content hash delivered.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LedgerFile {
+    schema_version: u32,
+    #[serde(default)]
+    pushed: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What each target has received (persisted) and what is queued for it (in memory).
+struct Book {
+    path: PathBuf,
+    inner: Mutex<BookInner>,
+}
+
+#[derive(Default)]
+struct BookInner {
+    /// target → room id → delivered content hash (the ledger).
+    pushed: BTreeMap<String, BTreeMap<String, String>>,
+    /// (target, room id) → content hash queued or being retried.
+    held: HashMap<(TargetKind, String), String>,
+}
+
+impl Book {
+    fn load(path: PathBuf) -> Self {
+        let pushed = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<LedgerFile>(&bytes) {
+                Ok(file) => file.pushed,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "doorsign: unreadable push ledger; every room is pushed again");
+                    BTreeMap::new()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "doorsign: unreadable push ledger; every room is pushed again");
+                BTreeMap::new()
+            }
+        };
+        Self {
+            path,
+            inner: Mutex::new(BookInner {
+                pushed,
+                held: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Whether `target` lacks content `hash` of `room` and it is not queued yet.
+    fn needs(&self, target: TargetKind, room: &str, hash: &str) -> bool {
+        let inner = lock(&self.inner);
+        let delivered = inner
+            .pushed
+            .get(target.as_str())
+            .and_then(|rooms| rooms.get(room))
+            .is_some_and(|h| h == hash);
+        let queued = inner
+            .held
+            .get(&(target, room.to_string()))
+            .is_some_and(|h| h == hash);
+        !delivered && !queued
+    }
+
+    fn hold(&self, target: TargetKind, room: &str, hash: &str) {
+        lock(&self.inner)
+            .held
+            .insert((target, room.to_string()), hash.to_string());
+    }
+
+    fn release(&self, target: TargetKind, room: &str, hash: &str) {
+        let mut inner = lock(&self.inner);
+        let key = (target, room.to_string());
+        if inner.held.get(&key).is_some_and(|h| h == hash) {
+            inner.held.remove(&key);
+        }
+    }
+
+    /// Records deliveries and writes the ledger (a failed write is logged: the rooms are then
+    /// pushed once more after a restart, which is harmless).
+    fn delivered(&self, target: TargetKind, done: &[(String, String)]) {
+        if done.is_empty() {
+            return;
+        }
+        let bytes = {
+            let mut inner = lock(&self.inner);
+            for (room, hash) in done {
+                inner
+                    .pushed
+                    .entry(target.as_str().to_string())
+                    .or_default()
+                    .insert(room.clone(), hash.clone());
+                let key = (target, room.clone());
+                if inner.held.get(&key) == Some(hash) {
+                    inner.held.remove(&key);
+                }
+            }
+            serde_json::to_vec(&LedgerFile {
+                schema_version: 1,
+                pushed: inner.pushed.clone(),
+            })
+        };
+        match bytes {
+            Ok(bytes) => {
+                if let Err(e) = atomic_write(&self.path, &bytes, true) {
+                    tracing::warn!(path = %self.path.display(), error = %e, "doorsign: cannot write the push ledger");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "doorsign: cannot encode the push ledger"),
+        }
+    }
+
+    fn pending(&self) -> usize {
+        lock(&self.inner).held.len()
+    }
+}
+
 /// The push thread and its queues.
 pub struct Pusher {
-    mqtt: Option<mpsc::UnboundedSender<(String, MqttItem)>>,
-    oepl: Option<mpsc::UnboundedSender<(String, OeplItem)>>,
+    mqtt: Option<mpsc::UnboundedSender<Queued<MqttItem>>>,
+    oepl: Option<mpsc::UnboundedSender<Queued<OeplItem>>>,
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
-    pending: Arc<AtomicUsize>,
+    book: Arc<Book>,
+}
+
+/// Where the ledger lives under `out_dir`.
+pub fn ledger_path(out_dir: &Path) -> PathBuf {
+    out_dir.join(".state").join("pushed.json")
 }
 
 impl Pusher {
@@ -69,14 +224,14 @@ impl Pusher {
             .map_err(|e| {
                 SinkError::fatal(format!("doorsign: cannot start the push runtime: {e}"))
             })?;
+        let book = Arc::new(Book::load(ledger_path(&config.out_dir)));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let pending = Arc::new(AtomicUsize::new(0));
         let retry = config.push_retry;
         let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
         let (oepl_tx, oepl_rx) = mpsc::unbounded_channel();
         let has_mqtt = mqtt_target.is_some();
         let has_oepl = oepl_target.is_some();
-        let thread_pending = pending.clone();
+        let thread_book = book.clone();
         // The push thread reports its metrics through the host of the instance being created.
         let host = calpump_plugin::sdk::HostHandle::current();
         let thread = std::thread::Builder::new()
@@ -91,7 +246,7 @@ impl Pusher {
                                     mqtt_rx,
                                     shutdown_rx.clone(),
                                     retry,
-                                    thread_pending.clone(),
+                                    thread_book.clone(),
                                 )
                                 .await;
                             }
@@ -103,7 +258,7 @@ impl Pusher {
                                     oepl_rx,
                                     shutdown_rx.clone(),
                                     retry,
-                                    thread_pending.clone(),
+                                    thread_book.clone(),
                                 )
                                 .await;
                             }
@@ -124,37 +279,59 @@ impl Pusher {
             oepl: has_oepl.then_some(oepl_tx),
             shutdown,
             thread: Some(thread),
-            pending,
+            book,
         }))
     }
 
-    pub fn has_mqtt(&self) -> bool {
-        self.mqtt.is_some()
+    pub fn has(&self, target: TargetKind) -> bool {
+        match target {
+            TargetKind::Mqtt => self.mqtt.is_some(),
+            TargetKind::Oepl => self.oepl.is_some(),
+        }
+    }
+
+    /// Whether `target` still lacks content `hash` of room `room_id` (neither delivered nor
+    /// queued): the caller then builds the payload and queues it.
+    pub fn needs(&self, target: TargetKind, room_id: &str, hash: &str) -> bool {
+        self.has(target) && self.book.needs(target, room_id, hash)
     }
 
     /// Queues a room's retained message (replacing one of the same room still waiting).
-    pub fn push_mqtt(&self, room_id: &str, item: MqttItem) {
+    pub fn push_mqtt(&self, room_id: &str, hash: &str, item: MqttItem) {
         if let Some(tx) = &self.mqtt {
-            self.pending.fetch_add(1, Ordering::SeqCst);
-            if tx.send((room_id.to_string(), item)).is_err() {
-                self.pending.fetch_sub(1, Ordering::SeqCst);
-            }
+            self.send(TargetKind::Mqtt, tx, room_id, hash, item);
         }
     }
 
     /// Queues a tag upload (replacing one of the same room still waiting).
-    pub fn push_oepl(&self, room_id: &str, item: OeplItem) {
+    pub fn push_oepl(&self, room_id: &str, hash: &str, item: OeplItem) {
         if let Some(tx) = &self.oepl {
-            self.pending.fetch_add(1, Ordering::SeqCst);
-            if tx.send((room_id.to_string(), item)).is_err() {
-                self.pending.fetch_sub(1, Ordering::SeqCst);
-            }
+            self.send(TargetKind::Oepl, tx, room_id, hash, item);
+        }
+    }
+
+    fn send<T>(
+        &self,
+        target: TargetKind,
+        tx: &mpsc::UnboundedSender<Queued<T>>,
+        room_id: &str,
+        hash: &str,
+        item: T,
+    ) {
+        self.book.hold(target, room_id, hash);
+        let queued = Queued {
+            room: room_id.to_string(),
+            hash: hash.to_string(),
+            item,
+        };
+        if tx.send(queued).is_err() {
+            self.book.release(target, room_id, hash);
         }
     }
 
     /// Pushes queued or waiting for a retry.
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.book.pending()
     }
 }
 
@@ -172,12 +349,13 @@ impl Drop for Pusher {
 /// Where pushes go.
 trait Target {
     type Item;
-    const NAME: &'static str;
+    const KIND: TargetKind;
     /// Sends a batch; one result per item, in order.
     async fn send(&mut self, batch: &[(&str, &Self::Item)]) -> Vec<Result<(), String>>;
 }
 
 struct Waiting<T> {
+    hash: String,
     item: T,
     attempts: u32,
     due: Instant,
@@ -200,21 +378,23 @@ fn count(target: &str, outcome: &str, n: usize) {
 
 async fn worker<T: Target>(
     mut target: T,
-    mut rx: mpsc::UnboundedReceiver<(String, T::Item)>,
+    mut rx: mpsc::UnboundedReceiver<Queued<T::Item>>,
     mut shutdown: watch::Receiver<bool>,
     retry: RetryConfig,
-    pending: Arc<AtomicUsize>,
+    book: Arc<Book>,
 ) {
+    let name = T::KIND.as_str();
     let mut queue: BTreeMap<String, Waiting<T::Item>> = BTreeMap::new();
-    let enqueue = |queue: &mut BTreeMap<String, Waiting<T::Item>>, id: String, item: T::Item| {
+    // Newer content of a room replaces what was waiting, retries and all.
+    let enqueue = |queue: &mut BTreeMap<String, Waiting<T::Item>>, q: Queued<T::Item>| {
         let fresh = Waiting {
-            item,
+            hash: q.hash,
+            item: q.item,
             attempts: 0,
             due: Instant::now(),
         };
-        if queue.insert(id, fresh).is_some() {
-            // The older content of this room will never be sent: it is superseded.
-            pending.fetch_sub(1, Ordering::SeqCst);
+        if let Some(old) = queue.insert(q.room.clone(), fresh) {
+            tracing::debug!(target_kind = name, room = %q.room, superseded = %old.hash, "doorsign push superseded by newer content");
         }
     };
     'run: loop {
@@ -223,10 +403,10 @@ async fn worker<T: Target>(
             biased;
             _ = shutdown.changed() => break 'run,
             message = rx.recv() => match message {
-                Some((id, item)) => {
-                    enqueue(&mut queue, id, item);
-                    while let Ok((id, item)) = rx.try_recv() {
-                        enqueue(&mut queue, id, item);
+                Some(q) => {
+                    enqueue(&mut queue, q);
+                    while let Ok(q) = rx.try_recv() {
+                        enqueue(&mut queue, q);
                     }
                 }
                 None => break 'run,
@@ -234,10 +414,10 @@ async fn worker<T: Target>(
             _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
         }
         let now = Instant::now();
-        let due: Vec<String> = queue
+        let due: Vec<(String, String)> = queue
             .iter()
             .filter(|(_, w)| w.due <= now)
-            .map(|(id, _)| id.clone())
+            .map(|(id, w)| (id.clone(), w.hash.clone()))
             .collect();
         if due.is_empty() {
             continue;
@@ -245,7 +425,7 @@ async fn worker<T: Target>(
         let results = {
             let batch: Vec<(&str, &T::Item)> = due
                 .iter()
-                .filter_map(|id| queue.get(id).map(|w| (id.as_str(), &w.item)))
+                .filter_map(|(id, _)| queue.get(id).map(|w| (id.as_str(), &w.item)))
                 .collect();
             tokio::select! {
                 biased;
@@ -253,53 +433,56 @@ async fn worker<T: Target>(
                 results = target.send(&batch) => results,
             }
         };
-        let (mut ok, mut retried, mut failed) = (0, 0, 0);
-        for (id, result) in due.iter().zip(results) {
+        // Items that arrived while sending replace what was sent: keep them.
+        while let Ok(q) = rx.try_recv() {
+            enqueue(&mut queue, q);
+        }
+        let (mut retried, mut failed) = (0, 0);
+        let mut done = Vec::new();
+        for ((id, hash), result) in due.iter().zip(results) {
+            let Some(waiting) = queue.get_mut(id) else {
+                continue;
+            };
             match result {
                 Ok(()) => {
-                    queue.remove(id);
-                    pending.fetch_sub(1, Ordering::SeqCst);
-                    ok += 1;
-                    tracing::debug!(target_kind = T::NAME, room = %id, "doorsign push delivered");
+                    if waiting.hash == *hash {
+                        queue.remove(id);
+                    }
+                    tracing::debug!(target_kind = name, room = %id, "doorsign push delivered");
+                    done.push((id.clone(), hash.clone()));
+                }
+                Err(_) if waiting.hash != *hash => {
+                    // Superseded while it was being sent: the newer content goes next.
                 }
                 Err(error) => {
-                    let Some(waiting) = queue.get_mut(id) else {
-                        continue;
-                    };
                     waiting.attempts += 1;
-                    if waiting.attempts >= retry.attempts {
-                        tracing::error!(target_kind = T::NAME, room = %id, attempts = waiting.attempts, %error, "doorsign push given up");
-                        queue.remove(id);
-                        pending.fetch_sub(1, Ordering::SeqCst);
+                    let wait = backoff(&retry, waiting.attempts);
+                    waiting.due = Instant::now() + wait;
+                    let retry_in_ms = wait.as_millis() as u64;
+                    if waiting.attempts == retry.attempts {
+                        tracing::error!(target_kind = name, room = %id, attempts = waiting.attempts, retry_in_ms, %error, "doorsign push failing; still retrying");
                         failed += 1;
                     } else {
-                        let wait = backoff(&retry, waiting.attempts);
-                        tracing::warn!(target_kind = T::NAME, room = %id, attempts = waiting.attempts, retry_in_ms = wait.as_millis() as u64, %error, "doorsign push failed; will retry");
-                        waiting.due = Instant::now() + wait;
-                        retried += 1;
+                        tracing::warn!(target_kind = name, room = %id, attempts = waiting.attempts, retry_in_ms, %error, "doorsign push failed; will retry");
                     }
+                    retried += 1;
                 }
             }
         }
-        count(T::NAME, "ok", ok);
-        count(T::NAME, "retry", retried);
-        count(T::NAME, "failed", failed);
+        count(name, "ok", done.len());
+        count(name, "retry", retried);
+        count(name, "failed", failed);
+        book.delivered(T::KIND, &done);
     }
     if !queue.is_empty() {
         tracing::warn!(
-            target_kind = T::NAME,
-            abandoned = queue.len(),
-            "doorsign pushes abandoned at shutdown"
+            target_kind = name,
+            left = queue.len(),
+            "doorsign pushes still pending at shutdown; they are queued again at the next start"
         );
-        count(T::NAME, "abandoned", queue.len());
+        count(name, "abandoned", queue.len());
     }
-    // Whatever is left (queued or still in the channel) will never be sent.
     rx.close();
-    let mut left = queue.len();
-    while rx.try_recv().is_ok() {
-        left += 1;
-    }
-    pending.fetch_sub(left, Ordering::SeqCst);
 }
 
 struct MqttTarget {
@@ -412,7 +595,7 @@ impl MqttTarget {
 
 impl Target for MqttTarget {
     type Item = MqttItem;
-    const NAME: &'static str = "mqtt";
+    const KIND: TargetKind = TargetKind::Mqtt;
     async fn send(&mut self, batch: &[(&str, &MqttItem)]) -> Vec<Result<(), String>> {
         let outcome = self.publish_all(batch).await;
         batch.iter().map(|_| outcome.clone()).collect()
@@ -480,7 +663,7 @@ impl OeplTarget {
 
 impl Target for OeplTarget {
     type Item = OeplItem;
-    const NAME: &'static str = "openepaperlink";
+    const KIND: TargetKind = TargetKind::Oepl;
     async fn send(&mut self, batch: &[(&str, &OeplItem)]) -> Vec<Result<(), String>> {
         let mut results = Vec::with_capacity(batch.len());
         for (room, item) in batch {

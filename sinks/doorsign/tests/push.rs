@@ -442,3 +442,140 @@ fn an_unreachable_target_never_blocks_or_fails_the_files() {
         started.elapsed()
     );
 }
+
+fn oepl_config(dir: &std::path::Path, addr: SocketAddr, attempts: u32) -> serde_json::Value {
+    config(
+        dir,
+        serde_json::json!({
+            "openepaperlink": {
+                "url": format!("http://{addr}"),
+                "tags": { "room-a@contoso.com": "0000021EB5AC3B12" }
+            },
+            "push_retry": { "attempts": attempts, "initial_ms": 50, "max_ms": 200 }
+        }),
+    )
+}
+
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn a_push_is_retried_past_attempts_until_delivered_and_newer_content_supersedes() {
+    let rt = runtime();
+    let (addr, ap) = start_fake_ap(&rt);
+    let dir = tempfile::tempdir().expect("tmp");
+    // Reported as failing after 2 attempts, but never given up.
+    let sink = DoorSign::create(oepl_config(dir.path(), addr, 2)).expect("create");
+    *ap.fail_next.lock().expect("lock") = 6;
+    let room = "room-a@contoso.com";
+    sink.write_batch(batch(
+        room,
+        None,
+        BatchKind::Snapshot,
+        vec![event(room, 1, "Standup", at(9, 0), at(10, 0))],
+        vec![],
+    ))
+    .expect("write");
+    assert!(
+        sink.wait_for_pushes(Duration::from_secs(20)),
+        "the push was dropped or is still pending"
+    );
+    assert_eq!(
+        *ap.requests.lock().expect("lock"),
+        7,
+        "six failures, then delivered"
+    );
+    assert_eq!(ap.uploads.lock().expect("lock").len(), 1);
+
+    // While the AP fails, the room changes twice: only the newest content is uploaded.
+    *ap.fail_next.lock().expect("lock") = 3;
+    for (n, subject) in [(2, "First change"), (3, "Second change")] {
+        sink.write_batch(batch(
+            room,
+            None,
+            BatchKind::Delta,
+            vec![event(room, n, subject, at(11, 0), at(12, 0))],
+            vec![],
+        ))
+        .expect("write");
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    assert!(sink.wait_for_pushes(Duration::from_secs(20)));
+    let uploads = ap.uploads.lock().expect("lock").clone();
+    assert_eq!(uploads.len(), 2, "one upload for the newest content");
+    let ledger: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(".state/pushed.json")).expect("ledger"),
+    )
+    .expect("json");
+    assert_eq!(
+        ledger["pushed"]["openepaperlink"]["room-a_at_contoso.com"],
+        room_json(dir.path(), "room-a_at_contoso.com")["content_hash"],
+        "the ledger holds the hash of what the tag shows"
+    );
+    drop(sink);
+}
+
+#[test]
+fn a_push_pending_at_shutdown_is_sent_after_a_restart_and_only_once() {
+    let rt = runtime();
+    let (addr, ap) = start_fake_ap(&rt);
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = oepl_config(dir.path(), addr, 50);
+    let room = "room-a@contoso.com";
+    {
+        let sink = DoorSign::create(cfg.clone()).expect("create");
+        *ap.fail_next.lock().expect("lock") = 1_000;
+        sink.write_batch(batch(
+            room,
+            None,
+            BatchKind::Snapshot,
+            vec![event(room, 1, "Standup", at(9, 0), at(10, 0))],
+            vec![],
+        ))
+        .expect("write");
+        assert!(wait_until(Duration::from_secs(10), || *ap
+            .requests
+            .lock()
+            .expect("lock")
+            >= 3));
+        assert_eq!(sink.pending_pushes(), 1, "still owed");
+    }
+    assert!(ap.uploads.lock().expect("lock").is_empty());
+
+    // The AP is back; the calendar did not change. The restarted sink owes the tag its image.
+    *ap.fail_next.lock().expect("lock") = 0;
+    {
+        let sink = DoorSign::create(cfg.clone()).expect("restart");
+        assert!(sink.wait_for_pushes(Duration::from_secs(20)));
+        let uploads = ap.uploads.lock().expect("lock").clone();
+        assert_eq!(uploads.len(), 1, "the owed push was sent after the restart");
+        assert_eq!(uploads[0].mac, "0000021EB5AC3B12");
+        // A tick with nothing new queues nothing more.
+        sink.tick(calpump_plugin::Tick {
+            schema_version: calpump_plugin::SCHEMA_VERSION,
+            now: at(9, 30),
+            mailboxes: vec![],
+        })
+        .expect("tick");
+        assert_eq!(sink.pending_pushes(), 0);
+    }
+    // Delivered and recorded: another restart uploads nothing.
+    {
+        let sink = DoorSign::create(cfg).expect("restart");
+        assert_eq!(sink.pending_pushes(), 0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        ap.uploads.lock().expect("lock").len(),
+        1,
+        "no duplicate upload"
+    );
+}
