@@ -639,7 +639,9 @@ impl Control {
         self.tenant().create_calendar(mailbox, name, parent)
     }
 
-    /// What a mailbox's calendars (or one of them) hold in `[from, to)`.
+    /// What a mailbox's calendar holds in `[from, to)`: `None` = the default calendar (what
+    /// Graph's `/users/{id}/calendarView` and EWS's `calendar` folder show), `Some(name or path)`
+    /// that calendar, `Some(ALL_CALENDARS)` all of the mailbox's calendars.
     pub fn truth(
         &self,
         mailbox: &str,
@@ -648,5 +650,16 @@ impl Control {
         to: DateTime<Utc>,
     ) -> Result<Vec<TruthInstance>, MutationError> {
         self.tenant().truth(mailbox, calendar, from, to)
+    }
+
+    /// Every calendar of the mailbox (= `truth(mailbox, Some(ALL_CALENDARS), from, to)`).
+    pub fn truth_all_calendars(
+        &self,
+        mailbox: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<TruthInstance>, MutationError> {
+        self.tenant()
+            .truth(mailbox, Some(crate::tenant::ALL_CALENDARS), from, to)
     }
 }

@@ -26,7 +26,7 @@ pub mod tenant;
 
 pub use catalogue::{AccountState, AppState};
 pub use control::{Admission, Control, Fault, FaultRule, Protocol, RequestInfo, Stats};
-pub use tenant::{EventChange, EventRef, NewEvent, Tenant, TruthInstance};
+pub use tenant::{ALL_CALENDARS, EventChange, EventRef, NewEvent, Tenant, TruthInstance};
 
 use chrono::{DateTime, Duration, Utc};
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
 //! The control API over HTTP (`/_sim/`) and in Rust agree, and start-up of a large tenant is cheap.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod common;
+
 use calpump_simulator::{Fault, FaultRule, Protocol, RequestInfo, SimConfig, Simulator};
 use serde_json::{Value, json};
 
@@ -297,5 +299,62 @@ async fn startup_of_5000_rooms_is_lazy() {
     );
     assert!(n >= 200);
     assert_eq!(sim.tenant().directory.room_lists.len(), 100);
+    sim.shutdown().await;
+}
+
+/// `truth(mailbox, None, …)` is the default calendar — what `/users/{id}/calendarView` and
+/// EWS `calendar` return; `Some(ALL_CALENDARS)` (HTTP `calendar=*`) adds the sub-calendars.
+#[tokio::test]
+async fn truth_without_calendar_is_the_default_calendar() {
+    let sim = common::start().await;
+    let c = sim.control().clone();
+    let room = "room-1.01@contoso.com"; // has "Calendar/Maintenance"
+    let (from, to) = sim.window();
+    let default = c.truth(room, None, from, to).unwrap();
+    let named = c.truth(room, Some("Calendar"), from, to).unwrap();
+    assert_eq!(default, named);
+    assert!(default.iter().all(|i| i.calendar == "Calendar"));
+    let all = c
+        .truth(room, Some(calpump_simulator::ALL_CALENDARS), from, to)
+        .unwrap();
+    assert!(all.iter().any(|i| i.calendar == "Calendar/Maintenance"));
+    assert_eq!(
+        all.len(),
+        default.len()
+            + c.truth(room, Some("Calendar/Maintenance"), from, to)
+                .unwrap()
+                .len()
+    );
+    assert_eq!(c.truth_all_calendars(room, from, to).unwrap(), all);
+    // The same over HTTP: no `calendar` = default, `calendar=*` = all.
+    let http = reqwest::Client::new();
+    let get = |q: String| {
+        let http = http.clone();
+        let url = format!("{}/_sim/truth?mailbox={room}{q}", sim.base_url());
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["instances"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(get(String::new()).await, default.len());
+    assert_eq!(get("&calendar=*".into()).await, all.len());
+    // Graph's calendarView of the mailbox is the default calendar: it equals `None`.
+    let t = common::graph_token(&sim).await;
+    let mut n = 0;
+    let mut url = format!(
+        "/users/{room}/calendarView?startDateTime={}&endDateTime={}",
+        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    loop {
+        let (s, v) = common::get(&sim, &t, &url, &["odata.maxpagesize=100"]).await;
+        assert_eq!(s, 200, "{v}");
+        n += v["value"].as_array().unwrap().len();
+        match v["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(n, default.len());
     sim.shutdown().await;
 }

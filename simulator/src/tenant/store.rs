@@ -847,7 +847,9 @@ impl Tenant {
         .ok_or(MutationError::NoSuchMailbox)?
     }
 
-    /// The ground truth of a mailbox's calendars in `[from, to)`.
+    /// The ground truth of a mailbox's calendar in `[from, to)`: `None` is the default calendar
+    /// ("Calendar", what `/users/{id}/calendarView` and EWS `calendar` show), `Some(name or
+    /// path)` one calendar, `Some(ALL_CALENDARS)` every calendar of the mailbox.
     pub fn truth(
         &self,
         mailbox: &str,
@@ -862,8 +864,9 @@ impl Tenant {
             .ok_or(MutationError::NoSuchMailbox)?;
         self.read(idx, |s| {
             let cal = match calendar {
+                None => Some(0),
+                Some(c) if c.trim() == ALL_CALENDARS => None,
                 Some(c) => Some(s.find_calendar(c).ok_or(MutationError::NoSuchCalendar)?),
-                None => None,
             };
             Ok(s.instances(cal, from, to)
                 .iter()
@@ -904,6 +907,9 @@ impl Tenant {
         .ok_or(MutationError::NoSuchMailbox)?
     }
 }
+
+/// `truth(mailbox, Some(ALL_CALENDARS), …)` (HTTP `calendar=*`): every calendar of the mailbox.
+pub const ALL_CALENDARS: &str = "*";
 
 /// One expanded instance as `/_sim/truth` reports it. Times are UTC.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -1070,7 +1076,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         t.move_event(room, &single.goid, "Side")
             .unwrap_or_else(|e| panic!("{e}"));
-        let after = t.truth(room, None, from, to).unwrap_or_default();
+        let after = t
+            .truth(room, Some(ALL_CALENDARS), from, to)
+            .unwrap_or_default();
         assert!(
             after
                 .iter()
