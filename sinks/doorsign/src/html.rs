@@ -31,7 +31,9 @@ pub struct Labels {
     pub booked: &'static str,
     pub tentative: &'static str,
     pub free_tag: &'static str,
-    pub updated: &'static str,
+    /// Footer: when the shown content last changed (files are rewritten only then, so the page
+    /// cannot claim to have been updated at any later time).
+    pub last_change: &'static str,
     pub stale_note: &'static str,
     pub unknown_note: &'static str,
     pub index_title: &'static str,
@@ -59,7 +61,7 @@ pub fn labels(language: Language) -> &'static Labels {
         booked: "Booked",
         tentative: "tentative",
         free_tag: "free",
-        updated: "Updated",
+        last_change: "Last change",
         stale_note: "The calendar could not be read since {t}; the schedule may be out of date.",
         unknown_note: "This room's calendar has not been read yet; its bookings are unknown.",
         index_title: "Door signs",
@@ -85,7 +87,7 @@ pub fn labels(language: Language) -> &'static Labels {
         booked: "Belegt",
         tentative: "vorläufig",
         free_tag: "frei",
-        updated: "Stand",
+        last_change: "Letzte Änderung",
         stale_note: "Der Kalender ist seit {t} nicht lesbar; der Plan kann veraltet sein.",
         unknown_note: "Der Kalender dieses Raums wurde noch nicht gelesen; seine Buchungen sind unbekannt.",
         index_title: "Türschilder",

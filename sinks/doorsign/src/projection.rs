@@ -105,7 +105,9 @@ pub struct Projection {
     pub id: String,
     pub name: String,
     pub status: Status,
-    /// The instant this was computed for (not part of the content hash).
+    /// The instant this content was computed — in the written files and pushes, the time of
+    /// the room's last content change: they are rewritten only when the content hash changes,
+    /// so this is *not* a "last checked" time. Not part of the content hash.
     pub as_of: DateTime<Utc>,
     pub time_zone: String,
     /// Today, in the sign's zone.

@@ -341,6 +341,64 @@ fn a_room_never_read_shows_unknown_at_once_never_free() {
 }
 
 #[test]
+fn the_footer_says_when_the_content_last_changed_not_updated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // No frozen clock: the batch renders at the real time, ticks at the engine's.
+    let sink =
+        DoorSign::create(config(dir.path(), serde_json::json!({"clock": null}))).expect("create");
+    let now = Utc::now();
+    let start = now + Duration::hours(3);
+    sink.write_batch(batch(
+        ROOM,
+        None,
+        BatchKind::Snapshot,
+        vec![event(
+            ROOM,
+            1,
+            "Planning",
+            start,
+            start + Duration::hours(1),
+        )],
+        vec![],
+    ))
+    .expect("write");
+    let page = dir.path().join("rooms").join(format!("{ID}.html"));
+    let changed_at = now.with_timezone(&TZ).format("%H:%M").to_string();
+    let html = std::fs::read_to_string(&page).expect("html");
+    assert!(
+        html.contains("Last change <time datetime=") && html.contains(&changed_at),
+        "footer: {}",
+        html.lines()
+            .find(|l| l.contains("<footer"))
+            .unwrap_or_default()
+    );
+    assert!(
+        !html.contains("Updated"),
+        "the page is not re-written every tick"
+    );
+    // An hour later nothing changed: the page stays as it was and does not pretend otherwise.
+    sink.tick(Tick {
+        schema_version: SCHEMA_VERSION,
+        now: now + Duration::hours(1),
+        mailboxes: vec![],
+    })
+    .expect("tick");
+    assert_eq!(std::fs::read_to_string(&page).expect("html"), html);
+    drop(sink);
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({"language": "de"})))
+        .expect("create");
+    sink.write_batch(batch(ROOM, None, BatchKind::Snapshot, vec![], vec![]))
+        .expect("write");
+    let html =
+        std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.html"))).expect("html");
+    assert!(html.contains("Letzte Änderung <time"), "German label");
+    assert!(html.contains(">09:30</time>"));
+    assert!(!html.contains("Stand "));
+}
+
+#[test]
 fn concurrent_batches_for_different_rooms() {
     let dir = tempfile::tempdir().expect("tmp");
     let sink = Arc::new(
