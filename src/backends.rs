@@ -11,7 +11,7 @@ use calpump_engine::source::SourceFactory;
 
 /// Every backend factory of this binary.
 pub fn factories() -> Vec<Arc<dyn SourceFactory>> {
-    Vec::new()
+    vec![Arc::new(calpump_ews::EwsFactory)]
 }
 
 /// The factory for `backend`, or the comma-separated names of the known ones.
