@@ -93,7 +93,11 @@ async fn main() {
     );
 
     // Change some rooms: one event each.
-    for room in names.iter().step_by((names.len() / changed.max(1)).max(1)).take(changed) {
+    for room in names
+        .iter()
+        .step_by((names.len() / changed.max(1)).max(1))
+        .take(changed)
+    {
         if let Ok(truth) = c.truth(room, Some("Calendar"), start, end)
             && let Some(t) = truth.iter().find(|t| t.original_start.is_none())
         {
