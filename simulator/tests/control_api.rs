@@ -358,3 +358,127 @@ async fn truth_without_calendar_is_the_default_calendar() {
     assert_eq!(n, default.len());
     sim.shutdown().await;
 }
+
+/// All-day events created or changed through the control API name dates and are stored at
+/// local midnight of their zone (across DST changes too); `truth` reports both.
+#[tokio::test]
+async fn all_day_events_are_stored_at_local_midnight() {
+    use calpump_simulator::{EventChange, NewEvent};
+    let sim = common::start().await;
+    let c = sim.control().clone();
+    let room = "room-1.03@contoso.com";
+    let t = |s: &str| -> chrono::DateTime<chrono::Utc> { s.parse().unwrap() };
+    let r = c
+        .create_event(
+            room,
+            &NewEvent {
+                subject: "Offsite".into(),
+                start: Some(t("2025-06-05T00:00:00Z")),
+                end: Some(t("2025-06-06T00:00:00Z")),
+                is_all_day: true,
+                time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let find = |from: &str, to: &str| {
+        c.truth(room, None, t(from), t(to))
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.goid == r.goid)
+            .collect::<Vec<_>>()
+    };
+    let i = &find("2025-06-01T00:00:00Z", "2025-06-10T00:00:00Z")[0];
+    assert_eq!(i.start, t("2025-06-04T22:00:00Z"));
+    assert_eq!(i.end, t("2025-06-05T22:00:00Z"));
+    let d = serde_json::to_value(i.all_day_dates).unwrap();
+    assert_eq!(d, json!({ "start": "2025-06-05", "end": "2025-06-06" }));
+    // Another zone keeps the dates.
+    c.change_event(
+        room,
+        &r.goid,
+        None,
+        &EventChange {
+            time_zone: Some("Tokyo Standard Time".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let i = &find("2025-06-01T00:00:00Z", "2025-06-10T00:00:00Z")[0];
+    assert_eq!(i.start, t("2025-06-04T15:00:00Z"));
+    assert_eq!(
+        serde_json::to_value(i.all_day_dates).unwrap(),
+        json!({ "start": "2025-06-05", "end": "2025-06-06" })
+    );
+    // A new start date keeps the length.
+    c.change_event(
+        room,
+        &r.goid,
+        None,
+        &EventChange {
+            start: Some(t("2025-06-07T00:00:00Z")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let i = &find("2025-06-01T00:00:00Z", "2025-06-10T00:00:00Z")[0];
+    assert_eq!(
+        (i.start, i.end),
+        (t("2025-06-06T15:00:00Z"), t("2025-06-07T15:00:00Z"))
+    );
+
+    // A daily all-day series across the end of summer time in Berlin (2025-10-26): every
+    // occurrence runs from local midnight to local midnight (the 26th lasts 25 hours).
+    let s = c
+        .create_event(
+            room,
+            &serde_json::from_value::<NewEvent>(json!({
+                "subject": "Deep cleaning", "start": "2025-10-25T00:00:00Z", "end": "2025-10-26T00:00:00Z",
+                "is_all_day": true, "time_zone": "W. Europe Standard Time", "show_as": "busy",
+                "recurrence": { "pattern": { "type": "daily", "interval": 1 }, "range": { "type": "numbered", "numberOfOccurrences": 3 } }
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let occ: Vec<_> = c
+        .truth(
+            room,
+            None,
+            t("2025-10-20T00:00:00Z"),
+            t("2025-11-01T00:00:00Z"),
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.goid == s.goid)
+        .map(|i| {
+            (
+                i.start,
+                i.end,
+                i.all_day_dates
+                    .map(|d| (d.start.to_string(), d.end.to_string())),
+            )
+        })
+        .collect();
+    let day = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+    assert_eq!(
+        occ,
+        vec![
+            (
+                t("2025-10-24T22:00:00Z"),
+                t("2025-10-25T22:00:00Z"),
+                day("2025-10-25", "2025-10-26")
+            ),
+            (
+                t("2025-10-25T22:00:00Z"),
+                t("2025-10-26T23:00:00Z"),
+                day("2025-10-26", "2025-10-27")
+            ),
+            (
+                t("2025-10-26T23:00:00Z"),
+                t("2025-10-27T23:00:00Z"),
+                day("2025-10-27", "2025-10-28")
+            ),
+        ]
+    );
+    sim.shutdown().await;
+}

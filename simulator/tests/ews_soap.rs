@@ -915,3 +915,44 @@ async fn autodiscover_pox_and_soap_point_at_this_ews_and_can_redirect() {
     );
     e.sim.shutdown().await;
 }
+
+/// All-day items are stored at midnight of their creator's zone: EWS returns that UTC instant
+/// (22:00Z the day before for Berlin in summer) and names the zone in `StartTimeZone`.
+#[tokio::test]
+async fn all_day_items_are_local_midnight_with_their_zone() {
+    let e = Ews::start().await;
+    let (from, to) = ("2025-06-01T00:00:00Z", "2025-06-16T00:00:00Z");
+    let truth = e.truth(ROOM, "Calendar", from, to).await;
+    let all_day: Vec<&Value> = truth.iter().filter(|t| t["is_all_day"] == true).collect();
+    assert!(!all_day.is_empty());
+    let mut ids = String::new();
+    for t in &all_day {
+        // room-1.01 is in Building 1 (W. Europe Standard Time, summer: UTC+2).
+        assert_eq!(t["time_zone"], "W. Europe Standard Time");
+        assert!(t["start"].as_str().unwrap().ends_with("T22:00:00Z"), "{t}");
+        let dates = &t["all_day_dates"];
+        let start: chrono::DateTime<chrono::Utc> = t["start"].as_str().unwrap().parse().unwrap();
+        let local_date = (start + chrono::Duration::hours(2)).date_naive();
+        assert_eq!(dates["start"], local_date.to_string());
+        ids.push_str(&format!(
+            r#"<t:ItemId Id="{}"/>"#,
+            t["ews_id"].as_str().unwrap()
+        ));
+    }
+    let body = format!(
+        r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds>{ids}</m:ItemIds></m:GetItem>"#
+    );
+    let x = e.post(Some(ROOM), &body).await.xml();
+    let items = find(&x, T, "CalendarItem");
+    assert_eq!(items.len(), all_day.len());
+    for (it, t) in items.iter().zip(&all_day) {
+        assert_eq!(text(it, T, "IsAllDayEvent"), "true");
+        assert_eq!(text(it, T, "Start"), t["start"].as_str().unwrap());
+        assert_eq!(text(it, T, "End"), t["end"].as_str().unwrap());
+        assert_eq!(
+            find(it, T, "StartTimeZone")[0].attr("Id"),
+            Some("W. Europe Standard Time")
+        );
+    }
+    e.sim.shutdown().await;
+}

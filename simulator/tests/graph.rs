@@ -795,3 +795,63 @@ async fn rest_ids_are_ews_ids_with_exchanges_alphabet() {
     }
     sim.shutdown().await;
 }
+
+/// All-day events: stored at midnight of the creator's zone; Graph converts that instant like
+/// any other (`Prefer: outlook.timezone="UTC"` → 22:00 the day before for Berlin in summer, with
+/// `originalStartTimeZone`), and in their own zone they start at 00:00. Some block the room.
+#[tokio::test]
+async fn all_day_events_are_local_midnight_of_their_zone() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let room = "room-1.01@contoso.com"; // Building 1: W. Europe Standard Time
+    let truth = sim
+        .control()
+        .truth(
+            room,
+            None,
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let all_day: Vec<_> = truth.iter().filter(|i| i.is_all_day).collect();
+    assert!(!all_day.is_empty());
+    for zone_pref in [
+        "outlook.timezone=\"UTC\"",
+        "outlook.timezone=\"W. Europe Standard Time\"",
+    ] {
+        let (events, _, _) = all_pages(
+            &sim,
+            &t,
+            &format!("/users/{room}/calendarView?{VIEW}"),
+            &[zone_pref, "odata.maxpagesize=100"],
+        )
+        .await;
+        for i in &all_day {
+            let e = events
+                .iter()
+                .find(|e| e["id"] == i.graph_id.as_str())
+                .unwrap();
+            assert_eq!(e["isAllDay"], true);
+            assert_eq!(e["originalStartTimeZone"], "W. Europe Standard Time");
+            let dates = i.all_day_dates.unwrap();
+            if zone_pref.contains("UTC") {
+                assert_eq!(
+                    e["start"]["dateTime"],
+                    i.start.format("%Y-%m-%dT%H:%M:%S.0000000").to_string()
+                );
+                assert_eq!(i.start.format("%H:%M").to_string(), "22:00");
+                assert_eq!(e["start"]["timeZone"], "UTC");
+            } else {
+                assert_eq!(
+                    e["start"]["dateTime"],
+                    format!("{}T00:00:00.0000000", dates.start)
+                );
+                assert_eq!(
+                    e["end"]["dateTime"],
+                    format!("{}T00:00:00.0000000", dates.end)
+                );
+            }
+        }
+    }
+    sim.shutdown().await;
+}

@@ -270,13 +270,12 @@ pub fn instance_at(item: &Item, orig: DateTime<Utc>) -> Option<Instance<'_>> {
     if !item.has_occurrence(orig) {
         return None;
     }
-    let dur = item.data.end - item.data.start;
     Some(Instance {
         item,
         kind: InstanceKind::Occurrence,
         original_start: Some(orig),
         start: orig,
-        end: orig + dur,
+        end: item.occurrence_end(orig),
         data: &item.data,
         version: item.version,
         last_modified: item.last_modified,
@@ -705,7 +704,9 @@ impl Render<'_> {
         if want("calendar:duration") {
             el(&mut s, "Duration", &duration(t.end() - t.start()));
         }
-        let zone = if d.is_all_day { zones::utc() } else { d.zone };
+        // All-day items too: Exchange stores them at midnight of the creator's zone and names
+        // that zone (`Start` 2026-11-27T23:00:00Z with `StartTimeZone` W. Europe Standard Time).
+        let zone = d.zone;
         if want("calendar:timezone") {
             el(&mut s, "TimeZone", &esc(zone_display_name(zone.windows)));
         }

@@ -50,15 +50,15 @@ fn out_zone(ctx: &Ctx<'_>) -> Result<OutZone, GraphResponse> {
     }
 }
 
-fn dt(t: DateTime<Utc>, z: &OutZone, all_day: bool) -> Value {
-    // All-day events are floating dates: midnight in whatever zone is asked for.
-    let s = if all_day {
-        t.format("%Y-%m-%dT00:00:00.0000000").to_string()
-    } else {
-        t.with_timezone(&z.tz)
-            .format("%Y-%m-%dT%H:%M:%S.0000000")
-            .to_string()
-    };
+/// A `dateTimeTimeZone` in the requested zone. All-day events are no exception: Exchange stores
+/// them at midnight of the creator's zone (`originalStartTimeZone`) and Graph converts that
+/// instant like any other (`Prefer: outlook.timezone="UTC"` shows a Berlin all-day event from
+/// `…T23:00:00.0000000` the day before; in its own zone it is `…T00:00:00.0000000`).
+fn dt(t: DateTime<Utc>, z: &OutZone) -> Value {
+    let s = t
+        .with_timezone(&z.tz)
+        .format("%Y-%m-%dT%H:%M:%S.0000000")
+        .to_string();
     json!({ "dateTime": s, "timeZone": z.name })
 }
 
@@ -374,8 +374,8 @@ fn event_json(
         "hideAttendees": false,
         "responseStatus": { "response": if is_organizer { "organizer" } else { "accepted" }, "time": "0001-01-01T00:00:00Z" },
         "body": body,
-        "start": dt(if master { item.data.start } else { inst.start }, z, d.is_all_day),
-        "end": dt(if master { item.data.end } else { inst.end }, z, d.is_all_day),
+        "start": dt(if master { item.data.start } else { inst.start }, z),
+        "end": dt(if master { item.data.end } else { inst.end }, z),
         "location": location,
         "locations": if d.location.is_empty() { json!([]) } else { json!([{ "displayName": d.location, "locationType": "default", "uniqueId": d.location, "uniqueIdType": "private" }]) },
         "recurrence": if master { recurrence(item) } else { Value::Null },
@@ -402,8 +402,8 @@ fn reduced_occurrence(ctx: &Ctx<'_>, m: &Mailbox, inst: &Instance<'_>, z: &OutZo
         "id": tenant.item_id(m, inst.item, inst.original_start, fmt),
         "seriesMasterId": tenant.item_id(m, inst.item, None, fmt),
         "type": "occurrence",
-        "start": dt(inst.start, z, inst.data.is_all_day),
-        "end": dt(inst.end, z, inst.data.is_all_day),
+        "start": dt(inst.start, z),
+        "end": dt(inst.end, z),
     })
 }
 
@@ -870,7 +870,7 @@ pub(crate) fn get_event(ctx: &Ctx<'_>, m: &Mailbox, id: &str) -> GraphResponse {
                 }
                 let (s0, e0) = match series.exceptions.get(&orig) {
                     Some(ex) => (ex.data.start, ex.data.end),
-                    None => (orig, orig + (item.data.end - item.data.start)),
+                    None => (orig, item.occurrence_end(orig)),
                 };
                 let inst = item.instances(s0, e0 + chrono::Duration::seconds(1));
                 let i = inst.iter().find(|i| i.original_start == Some(orig))?;

@@ -283,11 +283,18 @@ fn item(
     match shape {
         Shape::Plain | Shape::Daily | Shape::Weekly | Shape::Monthly => {}
         Shape::AllDay => {
+            // Exchange stores an all-day event at midnight of its creator's zone (here the
+            // mailbox's): 1–2 dates from local midnight to local midnight. Every other one
+            // blocks the room (busy), the others are informational (free).
             let days = 1 + rng.below(2) as i64;
-            start = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
-            end = start + Duration::days(days);
+            start = local_midnight(zone.tz, date);
+            end = local_midnight(zone.tz, date + Duration::days(days));
             data.is_all_day = true;
-            data.show_as = ShowAs::Free;
+            data.show_as = if (k as usize / SHAPES.len()).is_multiple_of(2) {
+                ShowAs::Busy
+            } else {
+                ShowAs::Free
+            };
             subject = [
                 "Company holiday",
                 "Offsite",

@@ -18,6 +18,7 @@ pub use goid::GlobalObjectId;
 pub use ids::IdFormat;
 pub use model::{EventData, Instance, InstanceKind, Item};
 pub use store::{
-    ALL_CALENDARS, Calendar, Change, ChangeKind, EventChange, EventRef, ItemChange, MailboxState,
-    MutationError, NewEvent, RecurrenceSpec, SyncPointError, Tenant, TenantConfig, TruthInstance,
+    ALL_CALENDARS, AllDayDates, Calendar, Change, ChangeKind, EventChange, EventRef, ItemChange,
+    MailboxState, MutationError, NewEvent, RecurrenceSpec, SyncPointError, Tenant, TenantConfig,
+    TruthInstance,
 };

@@ -299,7 +299,6 @@ impl Item {
             }
             return out;
         };
-        let duration = self.data.end - self.data.start;
         // Exceptions may have moved far from their original slot: look at all of them.
         for (orig, ex) in &series.exceptions {
             if overlaps(ex.data.start, ex.data.end, from, to) {
@@ -316,7 +315,7 @@ impl Item {
             }
         }
         for orig in self.occurrence_starts(to) {
-            let end = orig + duration;
+            let end = self.occurrence_end(orig);
             if !overlaps(orig, end, from, to) {
                 continue;
             }
@@ -338,17 +337,32 @@ impl Item {
         out
     }
 
+    /// The end of the occurrence that starts (originally) at `orig`: the series' duration
+    /// later, or — for all-day series — local midnight of the zone as many *dates* later as the
+    /// master spans (a day across a DST change is 23 or 25 hours long).
+    pub fn occurrence_end(&self, orig: DateTime<Utc>) -> DateTime<Utc> {
+        if !self.data.is_all_day {
+            return orig + (self.data.end - self.data.start);
+        }
+        let tz = self.data.zone.tz;
+        let days = (self.data.end.with_timezone(&tz).date_naive()
+            - self.data.start.with_timezone(&tz).date_naive())
+        .num_days()
+        .max(1);
+        local_midnight(
+            tz,
+            orig.with_timezone(&tz).date_naive() + Duration::days(days),
+        )
+    }
+
     /// The original starts of all occurrences of the series up to (excluding) `until`,
-    /// including deleted and modified ones.
+    /// including deleted and modified ones. They keep the master's wall-clock time in its zone
+    /// (local midnight for all-day series).
     pub fn occurrence_starts(&self, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let Some(series) = &self.series else {
             return vec![self.data.start];
         };
-        let zone = if self.data.is_all_day {
-            chrono_tz::Tz::UTC
-        } else {
-            self.data.zone.tz
-        };
+        let zone = self.data.zone.tz;
         let local_start = self.data.start.with_timezone(&zone).naive_local();
         let time = local_start.time();
         let mut out = Vec::new();
@@ -395,6 +409,25 @@ pub fn overlaps(
         return start >= from && start < to;
     }
     start < to && end > from
+}
+
+/// Midnight at the start of `date` in `zone`, as Exchange stores an all-day event's start (and
+/// the local midnight after its last date as its end): 2026-11-28 in Berlin is
+/// `2026-11-27T23:00:00Z`.
+pub fn local_midnight(zone: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
+    local_to_utc(zone, date.and_time(chrono::NaiveTime::MIN))
+}
+
+/// The local dates an all-day event covers, `[start, end)` (end exclusive), read in its zone.
+pub fn all_day_dates(
+    zone: chrono_tz::Tz,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> (NaiveDate, NaiveDate) {
+    (
+        start.with_timezone(&zone).date_naive(),
+        end.with_timezone(&zone).date_naive(),
+    )
 }
 
 fn local_to_utc(zone: chrono_tz::Tz, local: NaiveDateTime) -> DateTime<Utc> {

@@ -282,7 +282,34 @@ pub struct EventRef {
     pub calendar: String,
 }
 
+/// The date an all-day bound names: its local date when the instant is local midnight in
+/// `zone` (as Exchange stores it), else its UTC date (a floating `2026-11-28T00:00:00Z`).
+fn named_date(zone: chrono_tz::Tz, t: DateTime<Utc>) -> NaiveDate {
+    let local = t.with_timezone(&zone);
+    if local.time() == chrono::NaiveTime::MIN {
+        local.date_naive()
+    } else {
+        t.date_naive()
+    }
+}
+
+/// All-day bounds as Exchange stores them: local midnight of `zone` at the first date and after
+/// the last (at least one date).
+fn all_day_bounds(
+    zone: chrono_tz::Tz,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let end = if end <= first {
+        first + Duration::days(1)
+    } else {
+        end
+    };
+    (local_midnight(zone, first), local_midnight(zone, end))
+}
+
 fn apply_change(d: &mut EventData, c: &EventChange) -> Result<(), MutationError> {
+    let (old_start, old_end, old_tz, was_all_day) = (d.start, d.end, d.zone.tz, d.is_all_day);
     if let Some(v) = &c.subject {
         d.subject = v.clone();
     }
@@ -341,6 +368,23 @@ fn apply_change(d: &mut EventData, c: &EventChange) -> Result<(), MutationError>
     }
     if let Some(v) = c.importance {
         d.importance = v;
+    }
+    if d.is_all_day {
+        // Keep (or take from the change) the *dates* and store them at local midnight of the
+        // event's (possibly new) zone.
+        let tz = d.zone.tz;
+        let (old_first, old_last) = if was_all_day {
+            all_day_dates(old_tz, old_start, old_end)
+        } else {
+            (named_date(tz, old_start), named_date(tz, old_end))
+        };
+        let span = (old_last - old_first).num_days().max(1);
+        let first = c.start.map(|t| named_date(tz, t)).unwrap_or(old_first);
+        let end = match c.end {
+            Some(t) => named_date(tz, t),
+            None => first + Duration::days(span),
+        };
+        (d.start, d.end) = all_day_bounds(tz, first, end);
     }
     Ok(())
 }
@@ -576,6 +620,16 @@ impl Tenant {
                 .ok_or_else(|| MutationError::Invalid(format!("unknown time zone {z}")))?,
             None => m.zone,
         };
+        // All-day events name dates; Exchange stores them at local midnight of the zone.
+        let (start, end) = if ev.is_all_day {
+            all_day_bounds(
+                zone.tz,
+                named_date(zone.tz, start),
+                named_date(zone.tz, end),
+            )
+        } else {
+            (start, end)
+        };
         self.write(idx, |s| {
             let calendar = match &ev.calendar {
                 Some(c) => s.find_calendar(c).ok_or(MutationError::NoSuchCalendar)?,
@@ -694,9 +748,10 @@ impl Tenant {
             let before = item.clone();
             match occurrence {
                 None => {
+                    let start_before = item.data.start;
                     apply_change(&mut item.data, change)?;
                     if let Some(series) = item.series.as_mut()
-                        && change.start.is_some()
+                        && item.data.start != start_before
                     {
                         series.start_date = item
                             .data
@@ -712,7 +767,7 @@ impl Tenant {
                     if !item.has_occurrence(orig) {
                         return Err(MutationError::NoSuchOccurrence);
                     }
-                    let dur = item.data.end - item.data.start;
+                    let end0 = item.occurrence_end(orig);
                     let base = item.data.clone();
                     let series = item.series.as_mut().ok_or(MutationError::NotRecurring)?;
                     if series.deleted.contains(&orig) {
@@ -721,7 +776,7 @@ impl Tenant {
                     let ex = series.exceptions.entry(orig).or_insert_with(|| {
                         let mut d = base;
                         d.start = orig;
-                        d.end = orig + dur;
+                        d.end = end0;
                         Exception {
                             data: d,
                             version: 1,
@@ -882,6 +937,10 @@ impl Tenant {
                     start: i.start,
                     end: i.end,
                     is_all_day: i.data.is_all_day,
+                    all_day_dates: i.data.is_all_day.then(|| {
+                        let (start, end) = all_day_dates(i.data.zone.tz, i.start, i.end);
+                        AllDayDates { start, end }
+                    }),
                     time_zone: i.data.zone.windows.to_string(),
                     time_zone_iana: i.data.zone.iana.to_string(),
                     sensitivity: i.data.sensitivity,
@@ -927,6 +986,12 @@ pub struct TruthInstance {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub is_all_day: bool,
+    /// For all-day instances, the local dates they cover in their zone (`end` exclusive:
+    /// `{start: "2026-11-28", end: "2026-11-29"}` for one day), whatever instant `start`/`end`
+    /// hold (local midnight of the zone: `2026-11-27T23:00:00Z` in Berlin). calpump's model writes
+    /// all-day events as these dates at 00:00 UTC. Absent for timed instances.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_day_dates: Option<AllDayDates>,
     pub time_zone: String,
     pub time_zone_iana: String,
     pub sensitivity: Sensitivity,
@@ -941,6 +1006,13 @@ pub struct TruthInstance {
     pub graph_immutable_id: String,
     pub ews_id: String,
     pub change_key: String,
+}
+
+/// The dates an all-day instance covers, `[start, end)`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct AllDayDates {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
 }
 
 /// The date an occurrence is stored under in PidLidGlobalObjectId (UTC date of the original start).
@@ -983,6 +1055,26 @@ mod tests {
             &|i| i.kind == InstanceKind::Exception && i.subject.ends_with("(moved)")
         ));
         assert!(has(&|i| i.is_all_day));
+        // All-day events: local midnight of their zone, both busy and free ones, with their
+        // local dates.
+        assert!(has(&|i| i.is_all_day && i.show_as == ShowAs::Busy));
+        assert!(has(&|i| i.is_all_day && i.show_as == ShowAs::Free));
+        for i in ta.iter().filter(|i| i.is_all_day) {
+            let tz = zones::find(&i.time_zone)
+                .map(|z| z.tz)
+                .unwrap_or(chrono_tz::UTC);
+            let (s, e) = (i.start.with_timezone(&tz), i.end.with_timezone(&tz));
+            assert_eq!(s.time(), chrono::NaiveTime::MIN, "{i:?}");
+            assert_eq!(e.time(), chrono::NaiveTime::MIN, "{i:?}");
+            assert_eq!(
+                i.all_day_dates,
+                Some(AllDayDates {
+                    start: s.date_naive(),
+                    end: e.date_naive()
+                })
+            );
+        }
+        assert!(ta.iter().all(|i| i.is_all_day == i.all_day_dates.is_some()));
         assert!(has(&|i| i.sensitivity == Sensitivity::Private));
         assert!(has(&|i| i.sensitivity == Sensitivity::Confidential));
         assert!(has(
