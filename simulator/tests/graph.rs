@@ -855,3 +855,71 @@ async fn all_day_events_are_local_midnight_of_their_zone() {
     }
     sim.shutdown().await;
 }
+
+/// calendarView/delta takes no OData query options but the window and the state tokens
+/// (`event-delta.md`: no `$select`, no `$expand`, `$filter`, `$orderby`, `$search`): the real
+/// service refuses them with 400 `ErrorInvalidUrlQuery`, `$top` too (page size goes in
+/// `Prefer: odata.maxpagesize`).
+#[tokio::test]
+async fn delta_refuses_query_options() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let ext = "$expand=singleValueExtendedProperties($filter=id%20eq%20'Binary%20{6ED8DA90-450B-101B-98DA-00AA003F1305}%20Id%200x23')";
+    for q in [
+        "$select=subject,start",
+        ext,
+        "$filter=subject%20eq%20'x'",
+        "$orderby=start/dateTime",
+        "$search=%22x%22",
+        "select=subject",
+    ] {
+        let (s, v) = common::get(
+            &sim,
+            &t,
+            &format!("/users/{ROOM}/calendarView/delta?{VIEW}&{q}"),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 400, "{q}: {v}");
+        assert_eq!(v["error"]["code"], "ErrorInvalidUrlQuery", "{q}");
+        assert_eq!(
+            v["error"]["message"],
+            "The following parameters are not supported with change tracking over the 'CalendarView' resource: '$orderby, $filter, $select, $expand, $search'.",
+            "{q}"
+        );
+    }
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?{VIEW}&$top=5"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "ErrorInvalidUrlQuery");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("odata.maxpagesize")
+    );
+    // Without them: the default shape, no extended properties.
+    let (all, _, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?{VIEW}"),
+        &["odata.maxpagesize=50"],
+    )
+    .await;
+    assert!(!all.is_empty());
+    assert!(
+        all.iter()
+            .all(|e| e.get("singleValueExtendedProperties").is_none())
+    );
+    assert!(
+        all.iter()
+            .filter(|e| e["type"] != "occurrence")
+            .all(|e| e.get("subject").is_some() && e.get("iCalUId").is_some())
+    );
+    sim.shutdown().await;
+}

@@ -596,6 +596,7 @@ pub(crate) fn sync_state_not_found() -> GraphResponse {
 /// the window, as the real service does. A series is never split across pages.
 pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphResponse {
     let r = (|| {
+        refuse_delta_query_options(ctx)?;
         let z = out_zone(ctx)?;
         let size = ctx
             .req
@@ -603,7 +604,8 @@ pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphRespo
             .max_page_size
             .unwrap_or(DEFAULT_PAGE)
             .clamp(1, MAX_PAGE);
-        let x = parse_expand(ctx);
+        // Delta returns the default shape: no `$select`, no extended properties.
+        let x = Expand::default();
         let tenant = ctx.state.control.tenant();
         let token = match (
             ctx.req.query.get("skiptoken"),
@@ -664,6 +666,32 @@ pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphRespo
         Ok(r) => preference_applied(ctx, r, true),
         Err(e) => e,
     }
+}
+
+/// calendarView/delta supports no OData query option besides the window and the state tokens
+/// (`event-delta.md`: "You cannot use `$select`", and `$expand`, `$filter`, `$orderby`, `$search`
+/// are not supported). The real service refuses them rather than ignoring them: 400
+/// `ErrorInvalidUrlQuery` with the messages below (observed answers; the docs do not print them).
+fn refuse_delta_query_options(ctx: &Ctx<'_>) -> Result<(), GraphResponse> {
+    let q = &ctx.req.query;
+    if ["select", "expand", "filter", "orderby", "search"]
+        .iter()
+        .any(|k| q.contains_key(*k))
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidUrlQuery",
+            "The following parameters are not supported with change tracking over the 'CalendarView' resource: '$orderby, $filter, $select, $expand, $search'.",
+        ));
+    }
+    if q.contains_key("top") {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidUrlQuery",
+            "The '$top' parameter is not supported with change tracking over the 'CalendarView' resource as page size cannot be guaranteed. Express page size preferences using the Prefer: odata.maxpagesize= header instead.",
+        ));
+    }
+    Ok(())
 }
 
 fn delta_link(ctx: &Ctx<'_>, key: &str, token: &str) -> String {
