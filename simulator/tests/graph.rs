@@ -923,3 +923,108 @@ async fn delta_refuses_query_options() {
     );
     sim.shutdown().await;
 }
+
+/// A first delta round resumes after the last group it delivered, not at a position: items
+/// deleted, moved or added between its pages never make it skip an untouched item, and what
+/// changed after the round began comes in the next round — and only there.
+#[tokio::test]
+async fn delta_round_survives_changes_between_pages() {
+    use calpump_simulator::tenant::InstanceKind;
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    let truth = c
+        .truth(
+            ROOM,
+            None,
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let prefer = ["odata.maxpagesize=3"];
+    let mut url = format!("/users/{ROOM}/calendarView/delta?{VIEW}");
+    let mut round1: Vec<Value> = Vec::new();
+    let mut pages = 0;
+    let mut changed = false;
+    let (mut deleted, mut moved, mut added) = (None, None, None);
+    let delta = loop {
+        let (s, v) = common::get(&sim, &t, &url, &prefer).await;
+        assert_eq!(s, 200, "{v}");
+        round1.extend(v["value"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        let singles: Vec<_> = truth
+            .iter()
+            .filter(|i| {
+                i.kind == InstanceKind::SingleInstance
+                    && round1.iter().any(|e| e["id"] == i.graph_id.as_str())
+            })
+            .collect();
+        // Once two singles were delivered: delete one, move another away, add an event that
+        // sorts before everything.
+        if !changed && singles.len() >= 2 && v["@odata.nextLink"].is_string() {
+            changed = true;
+            c.delete_event(ROOM, &singles[0].goid).unwrap();
+            c.create_calendar(ROOM, "Side", None).unwrap();
+            c.move_event(ROOM, &singles[1].goid, "Side").unwrap();
+            added = Some(
+                c.create_event(
+                    ROOM,
+                    &NewEvent {
+                        subject: "Early bird".into(),
+                        start: "2025-06-01T00:30:00Z".parse().ok(),
+                        end: "2025-06-01T01:00:00Z".parse().ok(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            );
+            deleted = Some(singles[0].clone());
+            moved = Some(singles[1].clone());
+        }
+        match (
+            v["@odata.nextLink"].as_str(),
+            v["@odata.deltaLink"].as_str(),
+        ) {
+            (Some(n), _) => url = n.to_string(),
+            (None, Some(d)) => break d.to_string(),
+            _ => panic!("neither nextLink nor deltaLink: {v}"),
+        }
+    };
+    assert!(changed && pages > 3, "{pages} pages");
+    let (deleted, moved, added) = (deleted.unwrap(), moved.unwrap(), added.unwrap());
+    let got: BTreeSet<&str> = round1
+        .iter()
+        .filter(|e| e.get("@removed").is_none())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    for i in truth
+        .iter()
+        .filter(|i| i.goid != deleted.goid && i.goid != moved.goid)
+    {
+        assert!(
+            got.contains(i.graph_id.as_str()),
+            "untouched {:?} {} ({}) missing from the first round",
+            i.kind,
+            i.subject,
+            i.start
+        );
+    }
+    // The next round brings what changed during the first one.
+    let (round2, delta2, _) = all_pages(&sim, &t, &delta, &[]).await;
+    let removed: BTreeSet<&str> = round2
+        .iter()
+        .filter(|e| e.get("@removed").is_some())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(removed.contains(deleted.graph_id.as_str()), "{round2:#?}");
+    assert!(removed.contains(moved.graph_id.as_str()), "{round2:#?}");
+    assert!(
+        round2
+            .iter()
+            .any(|e| e["iCalUId"] == added.goid.as_str() && e["subject"] == "Early bird")
+    );
+    // And a round after that, with no change in between, is empty: rounds move forward.
+    let (round3, _, _) = all_pages(&sim, &t, &delta2.unwrap(), &[]).await;
+    assert!(round3.is_empty(), "{round3:#?}");
+    sim.shutdown().await;
+}

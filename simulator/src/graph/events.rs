@@ -568,11 +568,17 @@ struct DeltaToken {
     e: i64,
     /// Changes after this sequence number are this round's (None: initial round).
     since: Option<u64>,
-    /// The mailbox sequence number when the round started (the next round's `since`).
+    /// The mailbox sequence number when the round started (the next round's `since`). Set when
+    /// a round starts (first request, or the first request with a `$deltatoken`).
     upto: u64,
-    /// Next group to return within the round.
-    off: usize,
+    /// Sort key of the last group delivered in this round: the round resumes strictly after it,
+    /// so changes between pages never make it skip an item it has not delivered yet.
+    after: Option<GroupKey>,
 }
+
+/// Where a group (an item's instances in the window) sorts within a round: first round by
+/// (first instance's start, item number), change rounds by (0, item number).
+type GroupKey = (i64, u64);
 
 fn epoch() -> u64 {
     static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
@@ -607,55 +613,71 @@ pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphRespo
         // Delta returns the default shape: no `$select`, no extended properties.
         let x = Expand::default();
         let tenant = ctx.state.control.tenant();
+        // A `$skiptoken` continues a round; a `$deltatoken` starts the next one.
         let token = match (
             ctx.req.query.get("skiptoken"),
             ctx.req.query.get("deltatoken"),
         ) {
-            (Some(t), _) | (None, Some(t)) => {
+            (Some(t), _) => Some((t, false)),
+            (None, Some(t)) => Some((t, true)),
+            (None, None) => None,
+        };
+        let token = match token {
+            Some((t, starts_round)) => {
                 let d: DeltaToken = decode_token(t).ok_or_else(sync_state_not_found)?;
                 if d.ep != epoch() || d.mb != m.index {
                     return Err(sync_state_not_found());
                 }
-                Some(d)
+                Some((d, starts_round))
             }
-            (None, None) => None,
+            None => None,
         };
         tenant
             .read(m.index, |s| {
                 let tok = match token {
-                    Some(t) => {
+                    Some((t, starts_round)) => {
                         if t.upto > s.seq || t.since.is_some_and(|x| x > s.seq) {
                             return Err(sync_state_not_found());
                         }
-                        t
+                        if starts_round {
+                            // This round covers the changes after `since` up to now.
+                            DeltaToken { upto: s.seq, after: None, ..t }
+                        } else {
+                            t
+                        }
                     }
                     None => {
                         let (from, to) = window(ctx)?;
                         let c = resolve_calendar(ctx, m, s, cal)?;
-                        DeltaToken { ep: epoch(), mb: m.index, cal: c, s: from.timestamp(), e: to.timestamp(), since: None, upto: s.seq, off: 0 }
+                        DeltaToken { ep: epoch(), mb: m.index, cal: c, s: from.timestamp(), e: to.timestamp(), since: None, upto: s.seq, after: None }
                     }
                 };
                 let from = DateTime::<Utc>::from_timestamp(tok.s, 0).unwrap_or_default();
                 let to = DateTime::<Utc>::from_timestamp(tok.e, 0).unwrap_or_default();
+                // Groups are computed from the mailbox as it is now, in key order; the round
+                // resumes after the last key it delivered. An untouched item keeps its key, so
+                // it is never skipped; an item changed after the round began may be missed or
+                // seen twice here, and comes again in the next round (changes since `upto`).
                 let groups = match tok.since {
                     None => initial_groups(ctx, m, s, tok.cal, from, to, &z, x),
-                    Some(since) => change_groups(ctx, m, s, tok.cal, since, tok.upto, from, to, &z, x).ok_or_else(sync_state_not_found)?,
+                    Some(since) => change_groups(ctx, m, s, tok.cal, since, from, to, &z, x).ok_or_else(sync_state_not_found)?,
                 };
+                let mut rest = groups.into_iter().filter(|(k, _)| tok.after.is_none_or(|a| *k > a)).peekable();
                 // Whole groups per page, at least one.
                 let mut page = Vec::new();
-                let mut next = tok.off;
-                while next < groups.len() && (page.is_empty() || page.len() + groups[next].len() <= size) {
-                    page.extend(groups[next].iter().cloned());
-                    next += 1;
+                let mut last = tok.after;
+                while let Some((k, g)) = rest.next_if(|(_, g)| page.is_empty() || page.len() + g.len() <= size) {
+                    page.extend(g);
+                    last = Some(k);
                 }
                 let mut body = json!({ "@odata.context": format!("{}/$metadata#Collection(event)", ctx.base()), "value": page });
-                if next < groups.len() {
-                    let t = DeltaToken { off: next, ..tok };
+                if rest.peek().is_some() {
+                    let t = DeltaToken { after: last, ..tok };
                     body["@odata.nextLink"] = json!(delta_link(ctx, "$skiptoken", &encode_token(&t)));
                 } else {
-                    // The next round starts where this one began: changes made during the
-                    // round are delivered again (at least once).
-                    let t = DeltaToken { since: Some(tok.upto), upto: tok.upto, off: 0, ..tok };
+                    // The next round takes the changes since this one began: what changed
+                    // during this round comes again there (at least once).
+                    let t = DeltaToken { since: Some(tok.upto), after: None, ..tok };
                     body["@odata.deltaLink"] = json!(delta_link(ctx, "$deltatoken", &encode_token(&t)));
                 }
                 Ok(GraphResponse::ok(body))
@@ -761,18 +783,22 @@ fn initial_groups(
     to: DateTime<Utc>,
     z: &OutZone,
     x: Expand,
-) -> Vec<Vec<Value>> {
-    // Ordered by the first instance's start, like the calendar view.
-    let mut items: Vec<(&Item, DateTime<Utc>)> = s
+) -> Vec<(GroupKey, Vec<Value>)> {
+    // Ordered by the first instance's start, like the calendar view (then by item number).
+    let mut items: Vec<(GroupKey, &Item)> = s
         .items
         .values()
         .filter(|i| i.calendar == cal)
-        .filter_map(|i| i.instances(from, to).first().map(|f| (i, f.start)))
+        .filter_map(|i| {
+            i.instances(from, to)
+                .first()
+                .map(|f| ((f.start.timestamp(), i.num), i))
+        })
         .collect();
-    items.sort_by_key(|(i, t)| (*t, i.num));
+    items.sort_by_key(|(k, _)| *k);
     items
         .into_iter()
-        .map(|(i, _)| item_group(ctx, m, i, from, to, z, x))
+        .map(|(k, i)| (k, item_group(ctx, m, i, from, to, z, x)))
         .collect()
 }
 
@@ -787,16 +813,15 @@ fn change_groups(
     s: &MailboxState,
     cal: u16,
     since: u64,
-    upto: u64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     z: &OutZone,
     x: Expand,
-) -> Option<Vec<Vec<Value>>> {
+) -> Option<Vec<(GroupKey, Vec<Value>)>> {
     let tenant = ctx.state.control.tenant();
     let fmt = ctx.req.prefer.id_format();
+    // Ordered by item number (`changes_since` gives them so).
     let changes = s.changes_since(since, Some(cal)).ok()?;
-    let _ = upto;
     let mut groups = Vec::new();
     for ch in changes {
         let ids_of = |it: &Item| -> Vec<String> {
@@ -840,7 +865,7 @@ fn change_groups(
             let it = ch.after.or(ch.before)?;
             g.push(removed(tenant.item_id(m, it, None, fmt)));
         }
-        groups.push(g);
+        groups.push(((0, ch.item), g));
     }
     Some(groups)
 }
