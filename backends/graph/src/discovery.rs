@@ -7,7 +7,8 @@
 //!   — the rooms of a list (by its e-mail address, not its id);
 //! - `GET /users/{address}` — a configured mailbox. Rooms are looked up in the (cached) room
 //!   list first, so a route of 200 configured rooms costs one or two `places` pages, not 200
-//!   user lookups;
+//!   user lookups; without a directory permission (`User.Read.All`, which calpump does not
+//!   need otherwise) `GET /users/{address}/calendar` proves the mailbox and names its owner;
 //! - `GET /users/{address}/calendars` — the calendars, then one `$batch` of
 //!   `GET …/calendars/{id}/events?$count=true&$top=1&$select=id` for their item counts (events
 //!   lists single events and series masters: a series counts once, as EWS `TotalCount` does).
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::GraphSource;
 use crate::client::{GraphClient, SubRequest};
-use crate::model::{Calendar, Page, Room, RoomListResource, User};
+use crate::model::{Calendar, EmailAddress, Page, Room, RoomListResource, User};
 
 /// How long the room directory is reused by [`GraphSource::resolve_mailbox`].
 const ROOM_CACHE_TTL: Duration = Duration::from_secs(600);
@@ -169,9 +170,10 @@ impl GraphSource {
             {
                 let url = self.client.absolute(&GraphClient::relative(
                     &["users", &address, "calendar"],
-                    &[("$select", "id,name")],
+                    &[("$select", "id,name,owner")],
                 ))?;
-                self.client
+                let calendar = self
+                    .client
                     .get(
                         "calendar",
                         Some(&address),
@@ -180,9 +182,12 @@ impl GraphSource {
                         false,
                     )
                     .await?;
+                let owner: Option<EmailAddress> = calendar
+                    .get("owner")
+                    .and_then(|o| serde_json::from_value(o.clone()).ok());
                 Ok(MailboxInfo {
                     address,
-                    name: None,
+                    name: owner.and_then(|o| o.name).filter(|n| !n.is_empty()),
                     kind: MailboxKind::Unknown,
                     room_list: None,
                 })

@@ -90,6 +90,9 @@ impl Failure<'_> {
             503 if self.retry_after.is_some() => (&graph::THROTTLED, true),
             500..=599 => (&general::SERVER_ERROR, true),
             _ if self.html => (&general::HTML_INSTEAD_OF_API, false),
+            401 if message.contains("scp or roles claim") => {
+                (&graph::NO_PERMISSIONS_IN_TOKEN, false)
+            }
             401 => (&graph::INVALID_TOKEN, false),
             403 if message.contains("access to odata is disabled")
                 || message.contains("accesspolicy")
@@ -180,9 +183,9 @@ pub fn is_sync_state_gone(error: &SourceError) -> bool {
     error.code() == graph::SYNC_STATE_NOT_FOUND.code
 }
 
-/// Whether an error means "the token was refused" (401).
+/// Whether an error means "the token was refused" (401): worth one new token.
 pub fn is_unauthorized(error: &SourceError) -> bool {
-    error.code() == graph::INVALID_TOKEN.code
+    error.code() == graph::INVALID_TOKEN.code || error.code() == graph::NO_PERMISSIONS_IN_TOKEN.code
 }
 
 #[cfg(test)]
@@ -259,6 +262,13 @@ mod tests {
             401,
             json!({"error":{"code":"InvalidAuthenticationToken","message":"expired"}}),
         );
+        let no_roles = item(
+            401,
+            json!({"error":{"code":"InvalidAuthenticationToken","message":"Either scp or roles claim need to be present in the token."}}),
+        );
+        assert_eq!(no_roles.code(), "graph.NoPermissionsInToken");
+        assert!(!no_roles.retryable);
+        assert!(is_unauthorized(&no_roles));
         assert!(is_unauthorized(&unauth));
     }
 }

@@ -91,8 +91,20 @@ impl GraphSource {
                                 token.expires_in().as_secs() / 60
                             ),
                         };
+                        let empty = claims
+                            .as_ref()
+                            .is_some_and(|c| c.roles.is_empty() && c.scopes.is_empty());
                         token_claims = Some(claims);
-                        StepOutcome::Passed { detail }
+                        if empty {
+                            StepOutcome::Failed {
+                                diagnostic: Diagnostic::new(
+                                    &graph::NO_PERMISSIONS_IN_TOKEN,
+                                    format!("{detail}; the token has neither roles nor scopes"),
+                                ),
+                            }
+                        } else {
+                            StepOutcome::Passed { detail }
+                        }
                     }
                     Err(e) => failed(e),
                 },

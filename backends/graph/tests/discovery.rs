@@ -64,8 +64,11 @@ async fn rooms_room_lists_users_and_calendars() {
     }
     assert_eq!(count(s, "user"), 0);
     assert_eq!(count(s, "places.rooms"), 2, "the room directory is cached");
+    // The app holds no directory permission: the user's calendar names its owner.
     let user = s.resolve_mailbox(catalogue::SVC_PUMP).await.unwrap();
     assert_eq!(user.name.as_deref(), Some("Calendar Pump Service"));
+    assert_eq!(user.kind, MailboxKind::Unknown);
+    assert_eq!(count(s, "calendar"), 1);
     let missing = s.resolve_mailbox("nobody@contoso.com").await.unwrap_err();
     assert_eq!(missing.code(), "graph.NotFound");
 
@@ -236,15 +239,27 @@ async fn profile_test_runs_step_by_step() {
         StepOutcome::Passed { .. }
     ));
 
-    // Consent missing: the token step fails with AADSTS65001, later steps are skipped.
-    let steps = source(
+    // Consent missing: Entra issues a token without roles; the token step fails, later steps
+    // are skipped — and a sync fails with the same diagnostic.
+    let no_consent = source(
         catalogue::NO_CONSENT_APP_ID,
         catalogue::NO_CONSENT_APP_SECRET,
         &[],
-    )
-    .probe(Some("room-1.01@contoso.com"))
-    .await;
-    assert_eq!(code(&outcome(&steps, "token")), Some("entra.AADSTS65001"));
+    );
+    let steps = no_consent.probe(Some("room-1.01@contoso.com")).await;
+    assert_eq!(
+        code(&outcome(&steps, "token")),
+        Some("graph.NoPermissionsInToken")
+    );
+    let mut collector = Collector::default();
+    let targets = default_targets(&["room-1.01@contoso.com".to_string()]);
+    assert_eq!(
+        collector
+            .sync(&no_consent, &targets, common::window(&sim))
+            .await,
+        1
+    );
+    assert_eq!(collector.errors[0].2.code(), "graph.NoPermissionsInToken");
     for id in ["first-call", "mailbox-access", "permissions"] {
         assert!(
             matches!(outcome(&steps, id), StepOutcome::Skipped { .. }),

@@ -274,7 +274,7 @@ pub fn neutral_path(sim_path: &str) -> String {
 pub fn truth(sim: &Simulator, mailbox: &str, window: Window) -> BTreeMap<EventKey, Value> {
     let instances = sim
         .control()
-        .truth(mailbox, None, window.start, window.end)
+        .truth_all_calendars(mailbox, window.start, window.end)
         .expect("truth");
     let mut out = BTreeMap::new();
     for t in instances {

@@ -65,6 +65,14 @@ entry!(OTHER, "graph.Other", retryable: false,
           cause: "Graph hat mit einem Fehlercode geantwortet, für den calpump keinen eigenen Rat hat; Code, Meldung und Request-ID stehen im Detail.",
           remedy: "Den Code in der Fehlerreferenz von Microsoft Graph nachschlagen; die Request-ID aus dem Detail für einen Supportfall aufheben." });
 
+entry!(NO_PERMISSIONS_IN_TOKEN, "graph.NoPermissionsInToken", retryable: false,
+    en: { title: "The access token carries no permissions",
+          cause: "Microsoft Entra ID issued the token without any application role (or delegated scope), so Graph refuses every call (401 \"Either scp or roles claim need to be present in the token\"). For client credentials this means admin consent for the app's application permissions was never granted or was revoked.",
+          remedy: "In Microsoft Entra admin center open App registrations > (the app) > API permissions, make sure Microsoft Graph application permissions Calendars.Read and Place.Read.All are listed, then click 'Grant admin consent for <tenant>'. Command line: `az ad app permission admin-consent --id <client-id>`. New tokens carry the roles after a few minutes; run `calpump profile test` again." },
+    de: { title: "Das Zugriffstoken trägt keine Berechtigungen",
+          cause: "Microsoft Entra ID hat das Token ohne Anwendungsrolle (bzw. delegierten Bereich) ausgestellt, daher lehnt Graph jeden Aufruf ab (401 \"Either scp or roles claim need to be present in the token\"). Bei Client-Anmeldeinformationen heißt das: Die Administratorzustimmung für die Anwendungsberechtigungen der App wurde nie erteilt oder wurde widerrufen.",
+          remedy: "Im Microsoft Entra Admin Center unter App-Registrierungen > (App) > API-Berechtigungen prüfen, dass die Microsoft-Graph-Anwendungsberechtigungen Calendars.Read und Place.Read.All eingetragen sind, dann 'Administratorzustimmung für <Mandant> erteilen' klicken. Befehlszeile: `az ad app permission admin-consent --id <client-id>`. Neue Tokens tragen die Rollen nach einigen Minuten; danach `calpump profile test` erneut ausführen." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &ACCESS_DENIED,
     &ODATA_DISABLED,
@@ -74,4 +82,5 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &SYNC_STATE_NOT_FOUND,
     &INVALID_TOKEN,
     &OTHER,
+    &NO_PERMISSIONS_IN_TOKEN,
 ];
