@@ -267,7 +267,6 @@ async fn batch_throttling_and_stats() {
     );
     let requests: Vec<Value> = (1..=3)
         .map(|i| json!({ "id": i.to_string(), "method": "GET", "url": format!("/users/room-1.0{i}@contoso.com/calendarView?{VIEW}&$top=2") }))
-        .chain([json!({ "id": "4", "method": "GET", "url": "/users/room-1.01@contoso.com", "dependsOn": ["3"] })])
         .collect();
     let r = reqwest::Client::new()
         .post(format!("{}/$batch", sim.graph_url()))
@@ -289,7 +288,6 @@ async fn batch_throttling_and_stats() {
     assert_eq!(resp["3"]["status"], 429);
     assert_eq!(resp["3"]["headers"]["Retry-After"], "7");
     assert_eq!(resp["3"]["body"]["error"]["code"], "TooManyRequests");
-    assert_eq!(resp["4"]["status"], 424);
     // More than 20 requests: 400.
     let many: Vec<Value> = (0..21).map(|i| json!({ "id": i.to_string(), "method": "GET", "url": "/users/room-1.01@contoso.com" })).collect();
     let r = reqwest::Client::new()
@@ -1026,5 +1024,181 @@ async fn delta_round_survives_changes_between_pages() {
     // And a round after that, with no change in between, is empty: rounds move forward.
     let (round3, _, _) = all_pages(&sim, &t, &delta2.unwrap(), &[]).await;
     assert!(round3.is_empty(), "{round3:#?}");
+    sim.shutdown().await;
+}
+
+async fn post_batch(
+    sim: &calpump_simulator::Simulator,
+    t: &str,
+    requests: Vec<Value>,
+) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/$batch", sim.graph_url()))
+        .bearer_auth(t)
+        .json(&json!({ "requests": requests }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn statuses(v: &Value) -> BTreeMap<String, u64> {
+    v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["status"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `$batch` (`concepts/json-batching.md`): a parallel batch runs up to four sub-requests at once,
+/// each admitted against its mailbox's concurrency limit (so it can hold a 429); a batch with
+/// `dependsOn` must be fully sequential and referencing earlier requests; ids are unique
+/// whatever their case.
+#[tokio::test]
+async fn batch_runs_sub_requests_four_at_a_time_or_in_sequence() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control().clone();
+    let view = |i: usize, room: &str| json!({ "id": i.to_string(), "method": "GET", "url": format!("/users/{room}/calendarView?{VIEW}&$top=1") });
+
+    // Eight sub-requests of 300 ms each to eight mailboxes: two waves of four.
+    c.add_fault(
+        FaultRule::new(Fault::Latency { ms: 300 })
+            .in_batch(true)
+            .operation("calendarView")
+            .count(8),
+    );
+    let reqs: Vec<Value> = (1..=8)
+        .map(|i| view(i, &format!("room-1.{i:02}@contoso.com")))
+        .collect();
+    let t0 = std::time::Instant::now();
+    let (s, v) = post_batch(&sim, &t, reqs).await;
+    let took = t0.elapsed();
+    assert_eq!(s, 200, "{v}");
+    assert!(statuses(&v).values().all(|s| *s == 200), "{v}");
+    assert!(
+        took >= std::time::Duration::from_millis(550)
+            && took < std::time::Duration::from_millis(1500),
+        "8 × 300 ms, four at a time: {took:?}"
+    );
+
+    // A request to room-1.09 in flight outside the batch + four inside: the mailbox's fifth
+    // concurrent request answers 429 inside the batch.
+    let room = "room-1.09@contoso.com";
+    c.add_fault(
+        FaultRule::new(Fault::Latency { ms: 900 })
+            .mailbox(room)
+            .in_batch(false)
+            .count(1),
+    );
+    c.add_fault(
+        FaultRule::new(Fault::Latency { ms: 300 })
+            .mailbox(room)
+            .in_batch(true)
+            .count(4),
+    );
+    let outside = {
+        let url = format!("{}/users/{room}/calendarView?{VIEW}", sim.graph_url());
+        let t = t.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (s, v) = post_batch(&sim, &t, (1..=4).map(|i| view(i, room)).collect()).await;
+    assert_eq!(s, 200);
+    let mut codes: Vec<u64> = statuses(&v).into_values().collect();
+    codes.sort();
+    assert_eq!(codes, vec![200, 200, 200, 429], "{v}");
+    let throttled = v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["status"] == 429)
+        .unwrap();
+    assert_eq!(throttled["body"]["error"]["code"], "ApplicationThrottled");
+    assert_eq!(outside.await.unwrap(), 200);
+
+    // Ids are not case-sensitive: "a" and "A" collide.
+    let (s, v) = post_batch(
+        &sim,
+        &t,
+        vec![
+            view(1, ROOM),
+            json!({ "id": "a", "method": "GET", "url": "/places/microsoft.graph.room" }),
+            json!({ "id": "A", "method": "GET", "url": "/places/microsoft.graph.room" }),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("BadRequest")),
+        "{v}"
+    );
+
+    // Sequential: each depends on an earlier one; a failure cascades as 424.
+    let seq = vec![
+        json!({ "id": "1", "method": "GET", "url": format!("/users/{ROOM}/calendarView?{VIEW}&$top=1") }),
+        json!({ "id": "2", "dependsOn": ["1"], "method": "GET", "url": "/users/nobody@contoso.com/calendarView?startDateTime=2025-06-01&endDateTime=2025-06-02" }),
+        json!({ "id": "4", "dependsOn": ["2"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+        json!({ "id": "3", "dependsOn": ["4"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+    ];
+    let (s, v) = post_batch(&sim, &t, seq).await;
+    assert_eq!(s, 200, "{v}");
+    let st = statuses(&v);
+    assert_eq!(
+        (st["1"], st["2"], st["4"], st["3"]),
+        (200, 404, 424, 424),
+        "{v}"
+    );
+    // A dependency on a later, unknown or own id, and a mix of parallel and sequential: 400.
+    for (name, reqs) in [
+        (
+            "later",
+            vec![
+                json!({ "id": "1", "dependsOn": ["2"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+                json!({ "id": "2", "method": "GET", "url": "/places/microsoft.graph.room" }),
+            ],
+        ),
+        (
+            "unknown",
+            vec![
+                json!({ "id": "1", "method": "GET", "url": "/places/microsoft.graph.room" }),
+                json!({ "id": "2", "dependsOn": ["9"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+            ],
+        ),
+        (
+            "cycle",
+            vec![
+                json!({ "id": "1", "dependsOn": ["2"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+                json!({ "id": "2", "dependsOn": ["1"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+            ],
+        ),
+        (
+            "mixed",
+            vec![
+                json!({ "id": "1", "method": "GET", "url": "/places/microsoft.graph.room" }),
+                json!({ "id": "2", "method": "GET", "url": "/places/microsoft.graph.room" }),
+                json!({ "id": "3", "dependsOn": ["1"], "method": "GET", "url": "/places/microsoft.graph.room" }),
+            ],
+        ),
+    ] {
+        let (s, v) = post_batch(&sim, &t, reqs).await;
+        assert_eq!(s, 400, "{name}: {v}");
+        assert_eq!(v["error"]["code"], "BadRequest", "{name}");
+    }
     sim.shutdown().await;
 }

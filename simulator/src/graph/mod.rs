@@ -620,145 +620,222 @@ fn authorize(
     Ok(())
 }
 
-/// `POST /$batch` (`concepts/json-batching.md`): at most 20 requests; each answered with its
-/// own status, headers and body inside a 200; `dependsOn` honoured (424 when a dependency failed).
+/// How many sub-requests of one `$batch` run at the same time. Graph hands up to four
+/// individual requests of a batch to the workload at once (Microsoft Q&A 1660054, answer by
+/// Microsoft: "Microsoft Graph dispatches up to four individual requests from a batch to the
+/// Outlook service simultaneously").
+const BATCH_PARALLELISM: usize = 4;
+
+fn bad_batch(message: &str) -> GraphResponse {
+    error(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+/// The id of a batch item as written (a JSON string, or a number's text).
+fn batch_id(r: &Value) -> String {
+    r.get("id")
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// One `$batch` item turned into a Graph request (or the answer it gets without running).
+fn batch_item(outer: &GraphRequest, r: &Value) -> Result<GraphRequest, GraphResponse> {
+    let method = r
+        .get("method")
+        .and_then(Value::as_str)
+        .and_then(|m| m.to_ascii_uppercase().parse::<Method>().ok())
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid method."))?;
+    let url = r.get("url").and_then(Value::as_str).unwrap_or("");
+    let mut headers = HashMap::new();
+    if let Some(h) = r.get("headers").and_then(Value::as_object) {
+        for (k, v) in h {
+            if let Some(v) = v.as_str() {
+                headers.insert(k.to_ascii_lowercase(), v.to_string());
+            }
+        }
+    }
+    let body = match r.get("body") {
+        Some(b) => Bytes::from(serde_json::to_vec(b).unwrap_or_default()),
+        None => Bytes::new(),
+    };
+    let path = url.trim_start_matches('/');
+    let path = path.strip_prefix("v1.0/").unwrap_or(path);
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let prefer = headers
+        .get("prefer")
+        .map(String::as_str)
+        .into_iter()
+        .chain(outer_prefer(outer));
+    Ok(GraphRequest {
+        method,
+        segments: segments(p),
+        query: graph_query(q),
+        raw_query: q.to_string(),
+        authorization: headers
+            .get("authorization")
+            .cloned()
+            .or_else(|| outer.authorization.clone()),
+        client_request_id: headers.get("client-request-id").cloned(),
+        prefer: Prefer::parse(prefer),
+        body,
+        in_batch: true,
+    })
+}
+
+/// Runs one sub-request like a request of its own (stats, faults, the mailbox's concurrency
+/// limit, auth). Boxed as a `Send` future so sub-requests can run on their own tasks.
+fn run_batch_item(
+    state: AppState,
+    sub: GraphRequest,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = GraphResponse> + Send>> {
+    Box::pin(async move {
+        let (mut resp, _) = dispatch(&state, &sub).await;
+        finish_error_body(
+            &mut resp,
+            &request_id(),
+            sub.client_request_id.as_deref().unwrap_or(""),
+        );
+        resp
+    })
+}
+
+/// `POST /$batch` (`concepts/json-batching.md`): at most 20 requests, each answered with its own
+/// status, headers and body inside a 200. Each sub-request is evaluated on its own (statistics,
+/// faults, throttling, the per-mailbox concurrency limit: a batch can hold 429s).
+///
+/// * `id` is required and unique, not case-sensitive; otherwise the whole batch is a 400.
+/// * Without `dependsOn` the batch is parallel: up to [`BATCH_PARALLELISM`] sub-requests run at
+///   once, each taking a slot of its mailbox's concurrency limit like any request — so requests
+///   to one mailbox in flight outside the batch can make sub-requests answer 429
+///   `ApplicationThrottled`.
+/// * With `dependsOn` the batch must be fully sequential (the doc's "Batch should be either fully
+///   sequential or fully parallel"; a mix is a 400, as observed): every request after the first
+///   depends on requests *earlier in the array* — a reference to a later, unknown or its own id
+///   is a 400 (observed: "the API expects that the dependency appears earlier in the array",
+///   `microsoftgraph/msgraph-sdk-dotnet-core#891`), so cycles cannot occur. The requests run one
+///   after the other in array order; one whose dependency failed (status ≥ 400, including 424)
+///   answers 424 Failed Dependency without running.
 async fn batch(state: &AppState, outer: &GraphRequest) -> GraphResponse {
     let Ok(body) = serde_json::from_slice::<Value>(&outer.body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid batch payload format.",
-        );
+        return bad_batch("Invalid batch payload format.");
     };
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid batch payload format.",
-        );
+        return bad_batch("Invalid batch payload format.");
     };
     if requests.len() > 20 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "The number of batch requests exceeds the limit of 20.",
-        );
+        return bad_batch("The number of batch requests exceeds the limit of 20.");
     }
-    let mut ids = std::collections::HashSet::new();
-    for r in requests {
-        let id = r
-            .get("id")
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_default();
-        if id.is_empty() || !ids.insert(id) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "Batch request ids must be present and unique.",
-            );
+    let ids: Vec<String> = requests.iter().map(batch_id).collect();
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        if id.is_empty() || !seen.insert(id.to_lowercase()) {
+            return bad_batch("Batch request ids must be present and unique.");
         }
     }
-    let mut statuses: HashMap<String, u16> = HashMap::new();
-    let mut out = Vec::new();
-    for r in requests {
-        let id = r
-            .get("id")
-            .map(|v| {
-                v.as_str()
+    // dependsOn: indexes of earlier requests.
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let mut d = Vec::new();
+        if let Some(list) = r.get("dependsOn") {
+            let Some(list) = list.as_array() else {
+                return bad_batch(&format!("Invalid dependency for request Id '{}'.", ids[i]));
+            };
+            for x in list {
+                let want = x
+                    .as_str()
                     .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_default();
-        let depends: Vec<String> = r
-            .get("dependsOn")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let failed_dep = depends
-            .iter()
-            .any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
-        let resp = if failed_dep {
-            error(
-                StatusCode::FAILED_DEPENDENCY,
-                "BadRequest",
-                "Failed dependency.",
-            )
-        } else {
-            let method = r
-                .get("method")
-                .and_then(Value::as_str)
-                .and_then(|m| m.to_ascii_uppercase().parse::<Method>().ok());
-            let url = r.get("url").and_then(Value::as_str).unwrap_or("");
-            match method {
-                None => error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid method."),
-                Some(method) => {
-                    let mut headers = HashMap::new();
-                    if let Some(h) = r.get("headers").and_then(Value::as_object) {
-                        for (k, v) in h {
-                            if let Some(v) = v.as_str() {
-                                headers.insert(k.to_ascii_lowercase(), v.to_string());
-                            }
-                        }
+                    .unwrap_or_else(|| x.to_string());
+                match ids[..i]
+                    .iter()
+                    .position(|id| id.eq_ignore_ascii_case(&want))
+                {
+                    Some(j) => d.push(j),
+                    None => {
+                        return bad_batch(&format!(
+                            "Invalid dependency for request Id '{}': '{want}' is not an earlier request of the batch.",
+                            ids[i]
+                        ));
                     }
-                    let sub_body = match r.get("body") {
-                        Some(b) => Bytes::from(serde_json::to_vec(b).unwrap_or_default()),
-                        None => Bytes::new(),
-                    };
-                    let path = url.trim_start_matches('/');
-                    let path = path.strip_prefix("v1.0/").unwrap_or(path);
-                    let (p, q) = path.split_once('?').unwrap_or((path, ""));
-                    let prefer = headers
-                        .get("prefer")
-                        .map(String::as_str)
-                        .into_iter()
-                        .chain(outer_prefer(outer));
-                    let sub = GraphRequest {
-                        method,
-                        segments: segments(p),
-                        query: graph_query(q),
-                        raw_query: q.to_string(),
-                        authorization: headers
-                            .get("authorization")
-                            .cloned()
-                            .or_else(|| outer.authorization.clone()),
-                        client_request_id: headers.get("client-request-id").cloned(),
-                        prefer: Prefer::parse(prefer),
-                        body: sub_body,
-                        in_batch: true,
-                    };
-                    let (mut resp, _) = Box::pin(dispatch(state, &sub)).await;
-                    let rid = request_id();
-                    finish_error_body(
-                        &mut resp,
-                        &rid,
-                        sub.client_request_id.as_deref().unwrap_or(""),
-                    );
-                    resp
                 }
             }
-        };
-        statuses.insert(id.clone(), resp.status.as_u16());
-        let mut headers = serde_json::Map::new();
-        for (k, v) in &resp.headers {
-            headers.insert(k.clone(), json!(v));
         }
-        if resp.body.is_some() {
-            headers.insert("Content-Type".into(), json!("application/json"));
-        }
-        let mut item = json!({ "id": id, "status": resp.status.as_u16(), "headers": headers });
-        if let Some(b) = resp.body {
-            item["body"] = b;
-        }
-        out.push(item);
+        deps.push(d);
     }
+    let sequential = deps.iter().any(|d| !d.is_empty());
+    if sequential && deps.iter().skip(1).any(Vec::is_empty) {
+        return bad_batch("Batch should be either fully sequential or fully parallel.");
+    }
+    let mut answers: Vec<Option<GraphResponse>> = vec![None; requests.len()];
+    if sequential {
+        for i in 0..requests.len() {
+            let failed = deps[i].iter().any(|j| {
+                answers[*j]
+                    .as_ref()
+                    .is_none_or(|a| a.status.as_u16() >= 400)
+            });
+            answers[i] = Some(if failed {
+                error(
+                    StatusCode::FAILED_DEPENDENCY,
+                    "BadRequest",
+                    "Failed dependency.",
+                )
+            } else {
+                match batch_item(outer, &requests[i]) {
+                    Ok(sub) => run_batch_item(state.clone(), sub).await,
+                    Err(e) => e,
+                }
+            });
+        }
+    } else {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(BATCH_PARALLELISM));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, r) in requests.iter().enumerate() {
+            match batch_item(outer, r) {
+                Ok(sub) => {
+                    let permits = permits.clone();
+                    let state = state.clone();
+                    tasks.spawn(async move {
+                        let _permit = permits.acquire_owned().await;
+                        (i, run_batch_item(state, sub).await)
+                    });
+                }
+                Err(e) => answers[i] = Some(e),
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((i, resp)) = done {
+                answers[i] = Some(resp);
+            }
+        }
+    }
+    let out: Vec<Value> = ids
+        .iter()
+        .zip(answers)
+        .map(|(id, resp)| {
+            let resp = resp.unwrap_or_else(|| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "An internal server error occurred. The operation failed.",
+                )
+            });
+            let mut headers = serde_json::Map::new();
+            for (k, v) in &resp.headers {
+                headers.insert(k.clone(), json!(v));
+            }
+            if resp.body.is_some() {
+                headers.insert("Content-Type".into(), json!("application/json"));
+            }
+            let mut item = json!({ "id": id, "status": resp.status.as_u16(), "headers": headers });
+            if let Some(b) = resp.body {
+                item["body"] = b;
+            }
+            item
+        })
+        .collect();
     GraphResponse::ok(json!({ "responses": out }))
 }
 
