@@ -11,7 +11,10 @@ use calpump_engine::source::SourceFactory;
 
 /// Every backend factory of this binary.
 pub fn factories() -> Vec<Arc<dyn SourceFactory>> {
-    vec![Arc::new(calpump_ews::EwsFactory)]
+    vec![
+        Arc::new(calpump_ews::EwsFactory),
+        Arc::new(calpump_graph::GraphFactory),
+    ]
 }
 
 /// The factory for `backend`, or the comma-separated names of the known ones.
