@@ -445,6 +445,28 @@ async fn soap_faults_and_injected_faults_look_like_exchange() {
     c.add_fault(FaultRule::new(Fault::TruncatedBody).count(1));
     let a = e.post(None, "<m:GetRoomLists/>").await;
     assert!(xml::parse(a.text.as_bytes()).is_err());
+    // Malformed body: the real status and headers, bytes that are neither XML nor UTF-8.
+    c.add_fault(FaultRule::new(Fault::MalformedBody).count(1));
+    let r = e
+        .http
+        .post(e.sim.ews_url())
+        .basic_auth(catalogue::SVC_PUMP, Some(catalogue::ACCOUNT_PASSWORD))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(env(None, "<m:GetRoomLists/>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert!(!bytes.is_empty());
+    assert!(std::str::from_utf8(&bytes).is_err());
+    assert!(xml::parse(&bytes).is_err());
     c.add_fault(FaultRule::new(Fault::ServerError { status: 500 }).count(1));
     assert!(
         e.post(None, "<m:GetRoomLists/>")

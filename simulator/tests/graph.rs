@@ -1202,3 +1202,65 @@ async fn batch_runs_sub_requests_four_at_a_time_or_in_sequence() {
     }
     sim.shutdown().await;
 }
+
+/// The malformed-body fault: the real status and headers, a body of junk bytes that is neither
+/// JSON nor UTF-8, with a matching `Content-Length`; it hits only as often as asked.
+#[tokio::test]
+async fn malformed_body_fault_sends_junk_with_the_real_status() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    sim.control().add_fault(
+        FaultRule::new(Fault::MalformedBody)
+            .protocol(Protocol::Graph)
+            .operation("calendarView")
+            .mailbox(ROOM)
+            .count(1),
+    );
+    let url = format!("{}/users/{ROOM}/calendarView?{VIEW}", sim.graph_url());
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let len: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len(), len);
+    assert!(std::str::from_utf8(&bytes).is_err());
+    assert!(serde_json::from_slice::<Value>(&bytes).is_err());
+    // The next request gets the real answer.
+    let (s, v) = common::get(&sim, &t, &url, &[]).await;
+    assert_eq!(s, 200);
+    assert!(v["value"].is_array());
+    // Token endpoint: same fault, same effect.
+    sim.control().add_fault(
+        FaultRule::new(Fault::MalformedBody)
+            .protocol(Protocol::Token)
+            .count(1),
+    );
+    let r = reqwest::Client::new()
+        .post(sim.token_url())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", catalogue::GRAPH_APP_ID),
+            ("client_secret", catalogue::GRAPH_APP_SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).is_err());
+    sim.shutdown().await;
+}
