@@ -113,6 +113,38 @@ async fn client_credentials_and_every_catalogued_failure() {
         v["error"]["message"],
         "Either scp or roles claim need to be present in the token."
     );
+    // The same app's token for Exchange: issued without roles, EWS refuses it (2000008).
+    let (s, v) = post(
+        &url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", NO_CONSENT_APP_ID),
+            ("client_secret", NO_CONSENT_APP_SECRET),
+            ("scope", "https://outlook.office365.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        jwt_claims(v["access_token"].as_str().unwrap())
+            .get("roles")
+            .is_none()
+    );
+    let r = reqwest::Client::new()
+        .post(sim.ews_url())
+        .bearer_auth(v["access_token"].as_str().unwrap())
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body><m:GetRoomLists/></s:Body></s:Envelope>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["x-ms-diagnostics"]
+            .to_str()
+            .unwrap()
+            .starts_with("2000008;")
+    );
     let (s, v) = post(&url, &cc("00000000-0000-0000-0000-000000000000", "x")).await;
     assert_eq!(s, 400);
     assert_aad(&v, 700016, "unauthorized_client");
