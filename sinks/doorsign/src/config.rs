@@ -195,6 +195,13 @@ pub struct Config {
     pub hide_subjects: bool,
     #[serde(default)]
     pub png: Vec<PngSize>,
+    /// Fallback font files (TTF/OTF/TTC, first face) for characters DejaVu Sans lacks, tried in
+    /// order before the system's.
+    #[serde(default)]
+    pub fonts: Vec<PathBuf>,
+    /// Whether well-known system font files (e.g. Noto Sans CJK) are searched after `fonts`.
+    #[serde(default = "yes")]
+    pub system_fonts: bool,
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,
     #[serde(default)]
@@ -321,6 +328,18 @@ pub fn parse(value: &serde_json::Value) -> Result<(Settings, Vec<String>), SinkE
             return Err(config_error(
                 &format!("png[{i}]"),
                 format!("size {} is listed twice", size.label()),
+            ));
+        }
+    }
+    for (i, path) in config.fonts.iter().enumerate() {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("ttf" | "otf" | "ttc" | "otc")) {
+            return Err(config_error(
+                &format!("fonts[{i}]"),
+                format!("{} is not a TTF, OTF or TTC font file", path.display()),
             ));
         }
     }
@@ -526,6 +545,8 @@ pub const CONFIG_SCHEMA: &str = r##"{
         }
       }
     },
+    "fonts": { "type": "array", "items": { "type": "string", "pattern": "\\.([Tt][Tt][FfCc]|[Oo][Tt][FfCc])$" }, "description": "Fallback font files (TTF/OTF/TTC) for characters DejaVu Sans lacks, tried in order" },
+    "system_fonts": { "type": "boolean", "default": true, "description": "Also search well-known system font files (Noto Sans CJK, Droid Sans Fallback, Symbola, …)" },
     "mqtt": {
       "type": "object",
       "additionalProperties": false,
@@ -596,6 +617,8 @@ mod tests {
             "private_text": "Belegt",
             "hide_subjects": false,
             "png": [{ "width": 296, "height": 128, "palette": "bwr" }, { "width": 800, "height": 480 }],
+            "fonts": ["/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"],
+            "system_fonts": false,
             "mqtt": { "url": "mqtt://127.0.0.1:1883", "topic": "site/{room}", "username": "u",
                       "password": "secret", "retain": true, "client_id": "signs" },
             "openepaperlink": { "url": "http://10.0.0.5", "dither": 0,
@@ -704,6 +727,10 @@ mod tests {
             (
                 json!({"out_dir": "x", "openepaperlink": {"url": "http://ap", "tags": {"room@x": "0000021EB5AC3B12"}}}),
                 "`openepaperlink`",
+            ),
+            (
+                json!({"out_dir": "x", "fonts": ["/etc/passwd"]}),
+                "`fonts[0]`",
             ),
             (
                 json!({"out_dir": "x", "refresh_seconds": 0}),

@@ -7,7 +7,8 @@
 //!
 //! * [`projection`] — the pure rules: events + instant → what a room's sign shows.
 //! * [`state`] — the remembered events per room, persisted under `out_dir/.state/`.
-//! * [`html`], [`raster`] — the outputs; [`push`] — MQTT and OpenEPaperLink.
+//! * [`html`], [`raster`] (with [`text`]: fonts, bidi, shaping) — the outputs; [`push`] — MQTT
+//!   and OpenEPaperLink.
 //! * [`config`] — the configuration and its JSON Schema.
 
 pub mod config;
@@ -16,8 +17,9 @@ pub mod projection;
 pub mod push;
 pub mod raster;
 pub mod state;
+pub mod text;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration as StdDuration, Instant};
@@ -82,6 +84,8 @@ pub struct DoorSign {
     wakeups: Mutex<HashMap<String, DateTime<Utc>>>,
     index: Mutex<IndexState>,
     pusher: Option<Pusher>,
+    /// Room → characters already reported as drawn by no font (each reported once per room).
+    missing_reported: Mutex<HashMap<String, BTreeSet<char>>>,
 }
 
 impl DoorSign {
@@ -214,6 +218,7 @@ impl DoorSign {
         let mut jpeg = None;
         for (i, size) in self.settings.config.png.iter().enumerate() {
             let image = self.image(p, *size);
+            self.report_missing(p, &image.missing);
             let png = image
                 .to_png()
                 .map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
@@ -256,6 +261,28 @@ impl DoorSign {
             &self.settings.tz,
             self.settings.config.language,
         )
+    }
+
+    /// Logs characters no font could draw, once per room and character.
+    fn report_missing(&self, p: &Projection, missing: &[char]) {
+        if missing.is_empty() {
+            return;
+        }
+        let mut reported = lock(&self.missing_reported);
+        let seen = reported.entry(p.room.clone()).or_default();
+        let new: Vec<char> = missing
+            .iter()
+            .copied()
+            .filter(|c| seen.insert(*c))
+            .collect();
+        if !new.is_empty() {
+            let chars = new
+                .iter()
+                .map(|c| format!("U+{:04X}", u32::from(*c)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::warn!(room = %p.room, %chars, "doorsign: no font has these characters; the images show \"\u{FFFD}\" for them (add a font file to `fonts`)");
+        }
     }
 
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
@@ -355,6 +382,7 @@ impl DoorSign {
             "refresh_seconds": c.refresh_seconds,
             "private_text": settings.private_text,
             "png": c.png,
+            "fonts": (&c.fonts, c.system_fonts),
             "mqtt": c.mqtt.as_ref().map(|m| (&m.url, &m.topic, m.retain)),
             "openepaperlink": c.openepaperlink.as_ref().map(|o| (&o.url, o.dither, &settings.oepl_tags)),
         })
@@ -395,7 +423,15 @@ impl Sink for DoorSign {
         };
         let pages = Pages::new(c.language, c.theme, settings.tz, c.refresh_seconds)
             .map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
-        let fonts = Fonts::embedded().map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
+        let system: &[&str] = if c.system_fonts {
+            text::SYSTEM_FONTS
+        } else {
+            &[]
+        };
+        let fonts = Fonts::new(&c.fonts, system).map_err(|e| match e {
+            text::FontError::File { .. } => SinkError::config(format!("doorsign: `fonts`: {e}")),
+            text::FontError::Embedded(_) => SinkError::fatal(format!("doorsign: {e}")),
+        })?;
         let (loaded, problems) = store
             .load_all()
             .map_err(|e| io_error("read", store.dir(), e))?;
@@ -416,6 +452,7 @@ impl Sink for DoorSign {
             wakeups: Mutex::new(HashMap::new()),
             index: Mutex::new(IndexState::default()),
             pusher,
+            missing_reported: Mutex::new(HashMap::new()),
             settings,
         };
         // Show what was remembered right away (a restart receives only deltas).

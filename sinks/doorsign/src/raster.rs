@@ -1,15 +1,19 @@
 //! E-paper images: a palette raster drawn directly (no anti-aliasing: a glyph pixel is set when
 //! the outline covers at least [`COVERAGE_THRESHOLD`] of it, so text stays crisp on 1-bit and
-//! 3-colour panels), text with the embedded DejaVu Sans, long texts cut with "…".
+//! 3-colour panels), text through [`crate::text`] (embedded DejaVu Sans with fallback fonts,
+//! bidi reordering and shaping), long texts cut with "…". The layout uses both dimensions: text
+//! grows with the height as far as the width allows, tall panels get a two-line subject, the
+//! list of meetings fills the height and the date sits at the bottom.
 //! Encoded as indexed PNG (the palette is the panel's) and, for OpenEPaperLink, as baseline JPEG.
 
-use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{Language, Palette, PngSize};
 use crate::html::Labels;
-use crate::projection::{Projection, Status, local_time};
+use crate::projection::{Projection, Status, local_time, short_date};
+pub use crate::text::{FontError, Fonts};
+use crate::text::{fit, isolate, wrap2};
 
 /// Palette indices.
 pub const WHITE: u8 = 0;
@@ -19,9 +23,6 @@ pub const RED: u8 = 2;
 /// A glyph pixel is drawn when its coverage reaches this.
 pub const COVERAGE_THRESHOLD: f32 = 0.45;
 
-const REGULAR: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const BOLD: &[u8] = include_bytes!("../assets/DejaVuSans-Bold.ttf");
-
 /// The colours of a palette, by index.
 pub fn palette_rgb(palette: Palette) -> &'static [[u8; 3]] {
     match palette {
@@ -30,44 +31,15 @@ pub fn palette_rgb(palette: Palette) -> &'static [[u8; 3]] {
     }
 }
 
-/// The two embedded faces.
-pub struct Fonts {
-    regular: FontRef<'static>,
-    bold: FontRef<'static>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RasterError {
-    #[error("embedded font unreadable: {0}")]
-    Font(#[from] ab_glyph::InvalidFont),
     #[error("PNG encoding failed: {0}")]
     Png(#[from] png::EncodingError),
     #[error("JPEG encoding failed: {0}")]
     Jpeg(#[from] jpeg_encoder::EncodingError),
 }
 
-impl Fonts {
-    pub fn embedded() -> Result<Self, RasterError> {
-        Ok(Self {
-            regular: FontRef::try_from_slice(REGULAR)?,
-            bold: FontRef::try_from_slice(BOLD)?,
-        })
-    }
-
-    /// Characters of `text` the embedded font has no glyph for (they would show as a box).
-    pub fn missing_glyphs(&self, text: &str) -> Vec<char> {
-        text.chars()
-            .filter(|c| !c.is_whitespace() && !c.is_control())
-            .filter(|c| self.regular.glyph_id(*c).0 == 0)
-            .collect()
-    }
-
-    fn face(&self, bold: bool) -> &FontRef<'static> {
-        if bold { &self.bold } else { &self.regular }
-    }
-}
-
-/// Where a piece of text went (for tests and debugging).
+/// Where a piece of text went (for tests and debugging); `text` in logical order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextBox {
     pub role: &'static str,
@@ -86,6 +58,8 @@ pub struct Image {
     pub palette: Palette,
     pub pixels: Vec<u8>,
     pub texts: Vec<TextBox>,
+    /// Characters no font could draw (shown as "�"), without repeats.
+    pub missing: Vec<char>,
 }
 
 impl Image {
@@ -96,6 +70,7 @@ impl Image {
             palette: size.palette,
             pixels: vec![WHITE; size.width as usize * size.height as usize],
             texts: Vec::new(),
+            missing: Vec::new(),
         }
     }
 
@@ -182,63 +157,6 @@ impl Image {
     }
 }
 
-fn glyphs(font: &FontRef<'static>, px: f32, text: &str) -> Vec<(GlyphId, f32)> {
-    let scaled = font.as_scaled(PxScale::from(px));
-    let mut x = 0.0;
-    let mut prev: Option<GlyphId> = None;
-    let mut out = Vec::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            continue;
-        }
-        let id = scaled.glyph_id(c);
-        if let Some(p) = prev {
-            x += scaled.kern(p, id);
-        }
-        out.push((id, x));
-        x += scaled.h_advance(id);
-        prev = Some(id);
-    }
-    out
-}
-
-/// Width in pixels of `text` at `px`.
-pub fn text_width(fonts: &Fonts, bold: bool, px: f32, text: &str) -> f32 {
-    let font = fonts.face(bold);
-    let scaled = font.as_scaled(PxScale::from(px));
-    match glyphs(font, px, text).last() {
-        Some((id, x)) => x + scaled.h_advance(*id),
-        None => 0.0,
-    }
-}
-
-/// `text` as it fits into `max_width` pixels: whole, or cut with "…".
-pub fn fit(fonts: &Fonts, bold: bool, px: f32, text: &str, max_width: f32) -> String {
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .collect();
-    let text = text.trim();
-    if text_width(fonts, bold, px, text) <= max_width {
-        return text.to_string();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    // Binary search for the longest prefix that fits with the ellipsis.
-    let (mut lo, mut hi) = (0usize, chars.len());
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        let candidate: String = chars[..mid].iter().collect::<String>();
-        let candidate = format!("{}…", candidate.trim_end());
-        if text_width(fonts, bold, px, &candidate) <= max_width {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    let prefix: String = chars[..lo].iter().collect();
-    format!("{}…", prefix.trim_end())
-}
-
 #[derive(Clone, Copy)]
 struct Style {
     role: &'static str,
@@ -262,46 +180,56 @@ struct Painter<'a> {
 }
 
 impl Painter<'_> {
-    /// Draws `text` with its top-left at (x, top) and records its box.
-    fn text(&mut self, style: Style, x: i32, top: i32, text: &str) {
+    /// Draws `text` with its top-left at (x, top) and records its box; returns its width.
+    fn text(&mut self, style: Style, x: i32, top: i32, text: &str) -> i32 {
         let Style {
             role,
             bold,
             px,
             color,
         } = style;
-        let font = self.fonts.face(bold);
-        let scaled = font.as_scaled(PxScale::from(px));
-        let baseline = top as f32 + scaled.ascent();
-        for (id, gx) in glyphs(font, px, text) {
-            let glyph =
-                id.with_scale_and_position(PxScale::from(px), point(x as f32 + gx, baseline));
-            if let Some(outlined) = font.outline_glyph(glyph) {
-                let bounds = outlined.px_bounds();
-                let (bx, by) = (bounds.min.x as i32, bounds.min.y as i32);
-                let img = &mut self.img;
-                outlined.draw(|dx, dy, coverage| {
-                    if coverage >= COVERAGE_THRESHOLD {
-                        img.set(bx + dx as i32, by + dy as i32, color);
+        let line = self.fonts.shape(bold, px, text);
+        let baseline = top as f32 + self.fonts.ascent(px);
+        for (outlined, stroke) in self.fonts.outlines(&line, x as f32, baseline) {
+            let bounds = outlined.px_bounds();
+            let (bx, by) = (bounds.min.x as i32, bounds.min.y as i32);
+            let img = &mut self.img;
+            outlined.draw(|dx, dy, coverage| {
+                if coverage >= COVERAGE_THRESHOLD {
+                    // A fallback glyph in a bold line is emboldened by widening its strokes.
+                    for shift in 0..=stroke {
+                        img.set(bx + dx as i32 + shift, by + dy as i32, color);
                     }
-                });
+                }
+            });
+        }
+        for c in &line.missing {
+            if !self.img.missing.contains(c) {
+                self.img.missing.push(*c);
             }
         }
-        let width = text_width(self.fonts, bold, px, text).ceil() as i32;
-        let height = (scaled.ascent() - scaled.descent()).ceil() as i32;
+        let width = line.width.ceil() as i32;
         self.img.texts.push(TextBox {
             role,
-            text: text.to_string(),
+            // As a person reads it: without the invisible bidi controls.
+            text: text
+                .chars()
+                .filter(|c| !matches!(c, '\u{2066}'..='\u{2069}'))
+                .collect(),
             x,
             y: top,
             width,
-            height,
+            height: self.fonts.line_height(px),
         });
+        width
     }
 
     fn line_height(&self, px: f32) -> i32 {
-        let scaled = self.fonts.regular.as_scaled(PxScale::from(px));
-        (scaled.ascent() - scaled.descent() + scaled.line_gap()).ceil() as i32
+        self.fonts.line_height(px)
+    }
+
+    fn width(&self, bold: bool, px: f32, text: &str) -> f32 {
+        self.fonts.width(bold, px, text)
     }
 }
 
@@ -316,10 +244,13 @@ pub fn render(
 ) -> Image {
     let w = size.width as i32;
     let h = size.height as i32;
-    let s = (size.height as f32 / 128.0)
-        .min(size.width as f32 / 296.0)
-        .max(0.5);
-    let m = (5.0 * s).round() as i32;
+    // The reference design is 296×128. Text grows with the height up to 1.2× what the width
+    // alone would allow (long texts are cut with "…" anyway); margins follow the smaller scale.
+    let by_width = size.width as f32 / 296.0;
+    let by_height = size.height as f32 / 128.0;
+    let s = (by_width * 1.2).min(by_height).max(0.5);
+    let tall = by_height > by_width * 1.2;
+    let m = (5.0 * by_width.min(by_height)).round().max(2.0) as i32;
     let accent = match size.palette {
         Palette::Bw => BLACK,
         Palette::Bwr => RED,
@@ -334,7 +265,7 @@ pub fn render(
     // Room name.
     let name_px = 17.0 * s;
     let mut y = m;
-    let name = fit(fonts, true, name_px, &p.name, inner);
+    let name = fit(fonts, true, name_px, &isolate(&p.name), inner);
     painter.text(style("name", true, name_px, BLACK), m, y, &name);
     y += painter.line_height(name_px);
 
@@ -377,11 +308,11 @@ pub fn render(
     };
     if let Some(until) = until {
         let until_px = 13.0 * s;
-        let used = text_width(fonts, true, word_px, &word) + 3.0 * pad as f32;
+        let used = painter.width(true, word_px, &word) + 3.0 * pad as f32;
         let room = inner - used;
         if room > 20.0 * s {
             let text = fit(fonts, false, until_px, &until, room);
-            let tw = text_width(fonts, false, until_px, &text).ceil() as i32;
+            let tw = painter.width(false, until_px, &text).ceil() as i32;
             let top = y + (band_h - painter.line_height(until_px)) / 2 + (s).round() as i32;
             painter.text(
                 style("until", false, until_px, band_fg),
@@ -395,14 +326,27 @@ pub fn render(
 
     let subject_px = 15.0 * s;
     let detail_px = 12.0 * s;
-    let fits = |y: i32, px: f32, painter: &Painter<'_>| y + painter.line_height(px) <= h - m / 2;
+    // Tall panels keep the bottom line for the date.
+    let footer_px = 10.0 * s;
+    let bottom = if tall {
+        h - m - painter.line_height(footer_px)
+    } else {
+        h - m / 2
+    };
+    let fits = |y: i32, px: f32, painter: &Painter<'_>| y + painter.line_height(px) <= bottom;
 
     if let Some(current) = &p.current {
-        if fits(y, subject_px, &painter) {
-            let subject = current.subject.as_deref().unwrap_or(labels.booked);
-            let text = fit(fonts, true, subject_px, subject, inner);
-            painter.text(style("subject", true, subject_px, BLACK), m, y, &text);
-            y += painter.line_height(subject_px);
+        let subject = isolate(current.subject.as_deref().unwrap_or(labels.booked));
+        let lines = if tall {
+            wrap2(fonts, true, subject_px, &subject, inner)
+        } else {
+            vec![fit(fonts, true, subject_px, &subject, inner)]
+        };
+        for line in lines {
+            if fits(y, subject_px, &painter) {
+                painter.text(style("subject", true, subject_px, BLACK), m, y, &line);
+                y += painter.line_height(subject_px);
+            }
         }
         if fits(y, detail_px, &painter) {
             let mut detail = if current.all_day {
@@ -412,7 +356,7 @@ pub fn render(
             };
             if let Some(org) = &current.organizer {
                 detail.push_str(" · ");
-                detail.push_str(org);
+                detail.push_str(&isolate(org));
             }
             let text = fit(fonts, false, detail_px, &detail, inner);
             painter.text(style("detail", false, detail_px, BLACK), m, y, &text);
@@ -425,13 +369,13 @@ pub fn render(
         .next
         .iter()
         .map(|n| {
-            let subject = n.subject.as_deref().unwrap_or(labels.booked);
+            let subject = isolate(n.subject.as_deref().unwrap_or(labels.booked));
             (format!("{}  {subject}", n.time), n.blocking)
         })
         .collect();
     if p.current.is_none() {
         lines.extend(p.all_day.iter().map(|a| {
-            let subject = a.subject.as_deref().unwrap_or(labels.booked);
+            let subject = isolate(a.subject.as_deref().unwrap_or(labels.booked));
             (format!("{}: {subject}", labels.all_day), a.blocking)
         }));
     }
@@ -452,6 +396,16 @@ pub fn render(
         let text = fit(fonts, false, detail_px, &label, inner);
         painter.text(style("next", false, detail_px, BLACK), m, y, &text);
         y += painter.line_height(detail_px);
+    }
+
+    if tall {
+        let rule = (s).round().max(1.0) as i32;
+        let top = h - m - painter.line_height(footer_px);
+        painter
+            .img
+            .fill(m, top - rule * 2, w - m, top - rule, BLACK);
+        let date = short_date(p.date, language);
+        painter.text(style("date", false, footer_px, BLACK), m, top, &date);
     }
     painter.img
 }

@@ -617,3 +617,286 @@ fn png_outputs_have_size_palette_text_and_ellipsis() {
         "the check can fail"
     );
 }
+
+/// A 15-glyph subset of Noto Sans CJK JP (会議予算レビュー室東京山田太郎; SIL OFL 1.1).
+const CJK_FONT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/NotoSansCJKjp-subset.otf"
+);
+
+/// Collects what the sink logs on this thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+fn projection_named(name: &str, events: &[calpump_plugin::Event]) -> projection::Projection {
+    let rules = Rules {
+        tz: TZ,
+        language: Language::En,
+        starting_soon: Duration::minutes(10),
+        ending_soon: Duration::minutes(10),
+        stale_after: Duration::minutes(30),
+        private_text: "Private appointment".into(),
+        hide_subjects: false,
+    };
+    let input = RoomInput {
+        mailbox: ROOM,
+        id: ID,
+        name: Some(name),
+        events: events.iter().collect(),
+        failing_since: None,
+        never_read: false,
+    };
+    projection::project(&input, &rules, at(9, 30))
+}
+
+const SMALL: PngSize = PngSize {
+    width: 296,
+    height: 128,
+    palette: Palette::Bw,
+};
+
+/// The pixels of the room name's line.
+fn name_pixels(image: &raster::Image) -> Vec<u8> {
+    let name = image.texts.iter().find(|t| t.role == "name").expect("name");
+    let (top, bottom) = (name.y as usize, (name.y + name.height) as usize);
+    image.pixels[top * image.width as usize..bottom * image.width as usize].to_vec()
+}
+
+#[test]
+fn png_text_falls_back_to_other_fonts_glyph_by_glyph() {
+    let labels = calpump_sink_doorsign::html::labels(Language::En);
+    let with_cjk = Fonts::new(&[CJK_FONT.into()], &[]).expect("fonts");
+    let embedded = Fonts::embedded().expect("fonts");
+    let subject = "会議: 予算レビュー ✓";
+    let events = [event(ROOM, 1, subject, at(9, 0), at(10, 0))];
+    let p = projection_named("会議室", &events);
+
+    let image = raster::render(&p, SMALL, &with_cjk, labels, &TZ, Language::En);
+    assert!(image.missing.is_empty(), "{:?}", image.missing);
+    let drawn = image
+        .texts
+        .iter()
+        .find(|t| t.role == "subject")
+        .expect("subject");
+    assert_eq!(drawn.text.trim_matches(['\u{2068}', '\u{2069}']), subject);
+    // Without the fallback the ideographs have no glyph: reported and drawn as "�".
+    let bare = raster::render(&p, SMALL, &embedded, labels, &TZ, Language::En);
+    assert_eq!(
+        bare.missing,
+        ['会', '議', '室', '予', '算', 'レ', 'ビ', 'ュ', 'ー']
+    );
+    // Each ideograph is its own glyph (boxes would all look alike): 会 and 議 differ.
+    let one = raster::render(
+        &projection_named("会", &events),
+        SMALL,
+        &with_cjk,
+        labels,
+        &TZ,
+        Language::En,
+    );
+    let two = raster::render(
+        &projection_named("議", &events),
+        SMALL,
+        &with_cjk,
+        labels,
+        &TZ,
+        Language::En,
+    );
+    assert_ne!(name_pixels(&one), name_pixels(&two));
+    assert!(
+        name_pixels(&one)
+            .iter()
+            .filter(|p| **p != raster::WHITE)
+            .count()
+            > 30
+    );
+    let one = raster::render(
+        &projection_named("会", &events),
+        SMALL,
+        &embedded,
+        labels,
+        &TZ,
+        Language::En,
+    );
+    let two = raster::render(
+        &projection_named("議", &events),
+        SMALL,
+        &embedded,
+        labels,
+        &TZ,
+        Language::En,
+    );
+    assert_eq!(
+        name_pixels(&one),
+        name_pixels(&two),
+        "both are the replacement"
+    );
+
+    // The default search: system font files, absent ones skipped.
+    let searched =
+        Fonts::new(&[], &["/nonexistent/NotoSansCJK-Regular.ttc", CJK_FONT]).expect("fonts");
+    assert!(searched.missing_glyphs("会議 予算 ✓").is_empty());
+    let none = Fonts::new(&[], &["/nonexistent/NotoSansCJK-Regular.ttc"]).expect("fonts");
+    assert_eq!(none.missing_glyphs("会議"), ['会', '議']);
+    assert!(
+        calpump_sink_doorsign::text::SYSTEM_FONTS
+            .contains(&"/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+        "Debian's Noto Sans CJK is searched"
+    );
+
+    // A configured font file that cannot be read is a configuration error naming `fonts`.
+    let dir = tempfile::tempdir().expect("tmp");
+    let err = DoorSign::create(config(
+        dir.path(),
+        serde_json::json!({"fonts": ["/nonexistent/font.ttf"]}),
+    ))
+    .err()
+    .expect("refused");
+    assert_eq!(err.kind, calpump_plugin::SinkErrorKind::Config);
+    assert!(err.message.contains("`fonts`"), "{}", err.message);
+}
+
+#[test]
+fn a_character_no_font_has_is_logged_once_per_room() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sink = DoorSign::create(config(
+            dir.path(),
+            serde_json::json!({"fonts": [CJK_FONT], "system_fonts": false}),
+        ))
+        .expect("create");
+        // U+0378 is unassigned: no font has it. The ideographs come from the fallback font.
+        for round in 0..3 {
+            let subject = format!("会議 \u{0378} round {round}");
+            sink.write_batch(batch(
+                ROOM,
+                None,
+                BatchKind::Snapshot,
+                vec![event(ROOM, 1, &subject, at(9, 0), at(10, 0))],
+                vec![],
+            ))
+            .expect("write");
+        }
+        let other = "room-2@contoso.com";
+        sink.write_batch(batch(
+            other,
+            None,
+            BatchKind::Snapshot,
+            vec![event(other, 1, "\u{0378}", at(9, 0), at(10, 0))],
+            vec![],
+        ))
+        .expect("write");
+    });
+    let text = logs.text();
+    let reports: Vec<&str> = text.lines().filter(|l| l.contains("no font has")).collect();
+    assert_eq!(
+        reports.len(),
+        2,
+        "once per room (three renders, three sizes):\n{text}"
+    );
+    assert!(
+        reports[0].contains(ROOM) && reports[0].contains("U+0378"),
+        "{}",
+        reports[0]
+    );
+    assert!(!reports[0].contains("U+4F1A"), "会 has a font");
+    assert!(reports[1].contains("room-2@contoso.com"));
+}
+
+#[test]
+fn png_layout_uses_the_height_of_tall_panels() {
+    let fonts = Fonts::embedded().expect("fonts");
+    let labels = calpump_sink_doorsign::html::labels(Language::En);
+    let events = [
+        event(
+            ROOM,
+            1,
+            "Quarterly business review with the regional sales team",
+            at(9, 0),
+            at(10, 0),
+        ),
+        event(ROOM, 2, "Design review", at(11, 0), at(12, 0)),
+        event(ROOM, 3, "Lunch and learn", at(12, 30), at(13, 30)),
+        event(ROOM, 4, "Retro", at(15, 0), at(16, 0)),
+    ];
+    let p = projection_named("Room 1.01", &events);
+    for (w, h) in [(400u32, 300u32), (800, 480)] {
+        let size = PngSize {
+            width: w,
+            height: h,
+            palette: Palette::Bwr,
+        };
+        let image = raster::render(&p, size, &fonts, labels, &TZ, Language::En);
+        let lowest = image
+            .texts
+            .iter()
+            .map(|t| t.y + t.height)
+            .max()
+            .expect("texts");
+        assert!(
+            lowest as u32 > h * 85 / 100,
+            "{w}x{h}: text ends at y={lowest}, the bottom is left empty"
+        );
+        let bottom_dark = image.pixels[(h * 60 / 100 * w) as usize..]
+            .iter()
+            .filter(|p| **p != raster::WHITE)
+            .count();
+        assert!(
+            bottom_dark > (w * h / 200) as usize,
+            "{w}x{h}: bottom 40% nearly blank"
+        );
+        // Text grows with the panel: the status word is taller than the width alone allows.
+        let status = image
+            .texts
+            .iter()
+            .find(|t| t.role == "status")
+            .expect("status");
+        let by_width = fonts.line_height(24.0 * w as f32 / 296.0);
+        assert!(
+            status.height > by_width,
+            "{w}x{h}: status {} ≤ {by_width}",
+            status.height
+        );
+        // Everything stays inside the image.
+        assert!(
+            image
+                .texts
+                .iter()
+                .all(|t| t.x + t.width <= w as i32 && t.y + t.height <= h as i32)
+        );
+        // A tall panel shows the long subject on two lines and the date at the bottom.
+        assert_eq!(
+            image.texts.iter().filter(|t| t.role == "subject").count(),
+            2,
+            "{w}x{h}"
+        );
+        assert!(
+            image
+                .texts
+                .iter()
+                .any(|t| t.role == "date" && t.text == "Sat 28 Nov")
+        );
+    }
+}
