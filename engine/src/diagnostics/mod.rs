@@ -66,6 +66,10 @@ pub struct DiagnosticInfo {
     pub code: &'static str,
     /// Whether trying again later can succeed without the admin changing anything.
     pub retryable: bool,
+    /// A permission-type failure (consent, roles, impersonation, mailbox scope, EWS access
+    /// policy): the admin's fix takes minutes to reach Exchange, so right after a change the
+    /// failure can persist for a while. `calpump profile test --wait` retries these.
+    pub permission: bool,
     pub en: Texts,
     pub de: Texts,
 }
@@ -76,6 +80,22 @@ impl DiagnosticInfo {
             Lang::En => &self.en,
             Lang::De => &self.de,
         }
+    }
+
+    /// For [`permission`](Self::permission) entries: the note that such changes take minutes
+    /// to reach Exchange (shown after the remedy).
+    pub fn replication_note(&self, lang: Lang) -> Option<&'static str> {
+        if !self.permission {
+            return None;
+        }
+        Some(match lang {
+            Lang::En => {
+                "Role, consent and access-policy changes take minutes (sometimes up to an hour) to reach Exchange. If you just changed it, wait and run `calpump profile test <profile> --wait`, which retries for up to 15 minutes."
+            }
+            Lang::De => {
+                "Änderungen an Rollen, Zustimmungen und Zugriffsrichtlinien brauchen einige Minuten (manchmal bis zu einer Stunde), bis Exchange sie kennt. Wenn Sie gerade etwas geändert haben, warten Sie und führen Sie `calpump profile test <Profil> --wait` aus; es versucht es bis zu 15 Minuten lang erneut."
+            }
+        })
     }
 }
 
@@ -123,6 +143,9 @@ impl Diagnostic {
             "\n  {cause}: {}\n  {remedy}: {}",
             texts.cause, texts.remedy
         ));
+        if let Some(note) = self.info.replication_note(lang) {
+            out.push_str(&format!("\n  {note}"));
+        }
         out
     }
 }
@@ -149,13 +172,14 @@ impl fmt::Display for Diagnostic {
 impl Serialize for Diagnostic {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Diagnostic", 6)?;
+        let mut s = serializer.serialize_struct("Diagnostic", 7)?;
         s.serialize_field("code", self.info.code)?;
         s.serialize_field("title", self.info.en.title)?;
         s.serialize_field("detail", &self.detail)?;
         s.serialize_field("cause", self.info.en.cause)?;
         s.serialize_field("remedy", self.info.en.remedy)?;
         s.serialize_field("retryable", &self.info.retryable)?;
+        s.serialize_field("permission", &self.info.permission)?;
         s.end()
     }
 }

@@ -1,7 +1,7 @@
 //! Microsoft Entra ID (the token endpoint): `AADSTSnnnn` errors.
 //! Source: learn.microsoft.com, "Microsoft Entra authentication and authorization error codes".
 
-entry!(AADSTS65001, "entra.AADSTS65001", retryable: false,
+entry!(AADSTS65001, "entra.AADSTS65001", retryable: false, permission: true,
     en: { title: "Admin consent missing",
           cause: "The app's permissions have not been consented in this tenant: an administrator never clicked 'Grant admin consent', or the permission was added after consent was given. For the password grant, the user has not consented either.",
           remedy: "In the Microsoft Entra admin center open Identity > Applications > App registrations > (the app) > API permissions, check the permissions calpump needs are listed (Microsoft Graph application permissions Calendars.Read and Place.Read.All; for EWS Office 365 Exchange Online full_access_as_app, or EWS.AccessAsUser.All for the password grant) and click 'Grant admin consent for (tenant)'. Command line: `az ad app permission admin-consent --id <client-id>`. Consent takes a few minutes to reach Exchange." },
@@ -65,7 +65,7 @@ entry!(AADSTS50076, "entra.AADSTS50076", retryable: false,
           cause: "Eine Richtlinie für bedingten Zugriff oder die Sicherheitsstandards verlangen MFA für das Dienstkonto; der Kennwort-Grant kann keine MFA beantworten.",
           remedy: "Das Profil auf Client-Anmeldeinformationen umstellen (Anwendungsberechtigung mit Geheimnis oder Zertifikat) — die dauerhafte Lösung. Sonst das Dienstkonto nur für diese App von der MFA-Richtlinie ausnehmen, soweit Ihre Sicherheitsrichtlinie das erlaubt." });
 
-entry!(AADSTS50105, "entra.AADSTS50105", retryable: false,
+entry!(AADSTS50105, "entra.AADSTS50105", retryable: false, permission: true,
     en: { title: "The account is not assigned to the application",
           cause: "The enterprise application has 'Assignment required' switched on and the signing-in account (or its group) is not assigned to it.",
           remedy: "In Microsoft Entra admin center open Enterprise applications > (the app) > Users and groups > Add user/group and assign the service account, or set Properties > 'Assignment required?' to No." },
@@ -161,6 +161,150 @@ entry!(AADSTS50053, "entra.AADSTS50053", retryable: false,
           cause: "Entra ID hat das Konto nach zu vielen Anmeldungen mit falschem Kennwort gesperrt — oft, weil calpump selbst ein veraltetes hinterlegtes Kennwort wiederholt — oder Anmeldungen von der IP-Adresse dieses Rechners als verdächtig blockiert.",
           remedy: "Zuerst das hinterlegte Kennwort korrigieren, damit calpump das Konto nicht erneut sperrt. Dann die Sperre ablaufen lassen oder von einem Administrator aufheben lassen; die Anmeldeprotokolle (Filter auf Fehler 50053) zeigen, welcher der beiden Gründe vorlag." });
 
+entry!(AADSTS900144, "entra.AADSTS900144", retryable: false,
+    en: { title: "The token request lacks a required parameter",
+          cause: "Entra ID refused the token request because a field it needs is missing (the detail names it): usually an empty `client_id`, `scope` or credential in the profile.",
+          remedy: "Run `calpump check` and fill in the key the detail names (`client_id`, `client_secret` or `certificate` + `private_key`, `scope`); then run `calpump profile test`." },
+    de: { title: "Der Token-Anfrage fehlt ein Pflichtparameter",
+          cause: "Entra ID hat die Token-Anfrage abgelehnt, weil ein benötigtes Feld fehlt (das Detail nennt es): meist ein leeres `client_id`, `scope` oder Anmeldeinformation im Profil.",
+          remedy: "`calpump check` ausführen und den im Detail genannten Schlüssel ausfüllen (`client_id`, `client_secret` bzw. `certificate` + `private_key`, `scope`); dann `calpump profile test` ausführen." });
+
+entry!(AADSTS50196, "entra.AADSTS50196", retryable: true,
+    en: { title: "Too many identical sign-ins (loop detected)",
+          cause: "Entra ID saw the same token request many times in a short period and stopped answering it: several calpump processes share one app and restart quickly, or a script runs `profile test` in a tight loop.",
+          remedy: "Wait a few minutes; calpump caches its tokens and backs off by itself. Make sure only one calpump daemon runs per profile and that nothing restarts it in a loop (check the service manager's restart settings)." },
+    de: { title: "Zu viele gleiche Anmeldungen (Schleife erkannt)",
+          cause: "Entra ID hat dieselbe Token-Anfrage in kurzer Zeit sehr oft gesehen und beantwortet sie nicht mehr: Mehrere calpump-Prozesse teilen sich eine App und starten schnell neu, oder ein Skript ruft `profile test` in einer engen Schleife auf.",
+          remedy: "Einige Minuten warten; calpump speichert Tokens zwischen und wartet selbst ab. Sicherstellen, dass pro Profil nur ein calpump-Dienst läuft und ihn nichts in einer Schleife neu startet (Neustart-Einstellungen des Dienstverwalters prüfen)." });
+
+entry!(AADSTS50000, "entra.AADSTS50000", retryable: true,
+    en: { title: "Entra ID could not issue a token",
+          cause: "The sign-in service itself failed to issue the token (TokenIssuanceError); nothing in the profile causes it.",
+          remedy: "Wait and try again; calpump retries by itself. If it persists for more than an hour, check the Microsoft 365 service health page and open a support case with the trace and correlation IDs from the detail." },
+    de: { title: "Entra ID konnte kein Token ausstellen",
+          cause: "Der Anmeldedienst selbst konnte das Token nicht ausstellen (TokenIssuanceError); am Profil liegt es nicht.",
+          remedy: "Abwarten und erneut versuchen; calpump wiederholt von selbst. Hält es länger als eine Stunde an, den Dienststatus von Microsoft 365 prüfen und mit den Trace- und Correlation-IDs aus dem Detail einen Supportfall eröffnen." });
+
+entry!(AADSTS70003, "entra.AADSTS70003", retryable: false,
+    en: { title: "The sign-in method is not allowed for this app",
+          cause: "Entra ID does not accept this grant type for the app: the password grant (username + password) was used with an app that is not a public client, or a grant this tenant does not allow.",
+          remedy: "Prefer client credentials: remove `username` and `password` and give `client_secret` or `certificate` + `private_key`. For the password grant, enable App registrations > (the app) > Authentication > 'Allow public client flows'." },
+    de: { title: "Die Anmeldemethode ist für diese App nicht erlaubt",
+          cause: "Entra ID akzeptiert diesen Grant-Typ für die App nicht: Der Kennwort-Grant (Benutzername + Kennwort) wurde mit einer App benutzt, die kein öffentlicher Client ist, oder mit einem Grant, den der Mandant nicht zulässt.",
+          remedy: "Besser Client-Anmeldeinformationen verwenden: `username` und `password` entfernen und `client_secret` oder `certificate` + `private_key` angeben. Für den Kennwort-Grant unter App-Registrierungen > (App) > Authentifizierung 'Öffentliche Clientflows zulassen' einschalten." });
+
+entry!(AADSTS700025, "entra.AADSTS700025", retryable: false,
+    en: { title: "A public client must not send a secret",
+          cause: "The app is registered as a public client (password grant), so Entra ID refuses a client secret or certificate sent with the request.",
+          remedy: "For the password grant remove `client_secret` (and `certificate`/`private_key`) from the profile. If the app should use client credentials instead, turn off 'Allow public client flows' under App registrations > (the app) > Authentication and remove `username`/`password`." },
+    de: { title: "Ein öffentlicher Client darf kein Geheimnis senden",
+          cause: "Die App ist als öffentlicher Client registriert (Kennwort-Grant), daher lehnt Entra ID ein mitgesendetes Client-Geheimnis oder Zertifikat ab.",
+          remedy: "Beim Kennwort-Grant `client_secret` (und `certificate`/`private_key`) aus dem Profil entfernen. Soll die App stattdessen Client-Anmeldeinformationen nutzen, unter App-Registrierungen > (App) > Authentifizierung 'Öffentliche Clientflows zulassen' ausschalten und `username`/`password` entfernen." });
+
+entry!(AADSTS50027, "entra.AADSTS50027", retryable: false,
+    en: { title: "The client assertion is not a valid token",
+          cause: "The signed assertion calpump sent with the certificate was refused as an invalid JWT: wrong issuer or audience, or outside its validity period — almost always because this machine's clock is off.",
+          remedy: "Check the system clock (`timedatectl`; enable NTP). If `authority` is set, make sure it is the sign-in host of the tenant's cloud. Then run `calpump profile test`." },
+    de: { title: "Die Client-Assertion ist kein gültiges Token",
+          cause: "Die mit dem Zertifikat signierte Assertion wurde als ungültiges JWT abgelehnt: falscher Aussteller oder falsche Zielgruppe, oder außerhalb ihres Gültigkeitszeitraums — fast immer, weil die Uhr dieses Rechners falsch geht.",
+          remedy: "Systemuhr prüfen (`timedatectl`; NTP einschalten). Ist `authority` gesetzt, muss es der Anmeldehost der Cloud des Mandanten sein. Dann `calpump profile test` ausführen." });
+
+entry!(AADSTS700021, "entra.AADSTS700021", retryable: false,
+    en: { title: "The certificate assertion names another app",
+          cause: "The client assertion's issuer and subject must be the profile's `client_id`; Entra ID found another application id in it.",
+          remedy: "Check that `client_id` is the 'Application (client) ID' of the app the certificate was uploaded to (App registrations > (the app) > Overview)." },
+    de: { title: "Die Zertifikats-Assertion nennt eine andere App",
+          cause: "Aussteller und Betreff der Client-Assertion müssen die `client_id` des Profils sein; Entra ID fand darin eine andere Anwendungs-ID.",
+          remedy: "Prüfen, dass `client_id` die 'Anwendungs-ID (Client)' der App ist, in die das Zertifikat hochgeladen wurde (App-Registrierungen > (App) > Übersicht)." });
+
+entry!(AADSTS1002012, "entra.AADSTS1002012", retryable: false,
+    en: { title: "Client credentials need a `/.default` scope",
+          cause: "With client credentials (secret or certificate) Entra ID only accepts a scope ending in `/.default`; the profile's `scope` names individual permissions instead.",
+          remedy: "Remove `scope` from the profile to use the backend's default (https://graph.microsoft.com/.default or https://outlook.office365.com/.default), or set it to the resource followed by `/.default`." },
+    de: { title: "Client-Anmeldeinformationen brauchen einen Bereich mit `/.default`",
+          cause: "Bei Client-Anmeldeinformationen (Geheimnis oder Zertifikat) akzeptiert Entra ID nur einen Bereich, der auf `/.default` endet; `scope` im Profil nennt stattdessen einzelne Berechtigungen.",
+          remedy: "`scope` aus dem Profil entfernen, damit der Standard des Backends gilt (https://graph.microsoft.com/.default bzw. https://outlook.office365.com/.default), oder auf die Ressource gefolgt von `/.default` setzen." });
+
+entry!(AADSTS28000, "entra.AADSTS28000", retryable: false,
+    en: { title: "The scope names more than one resource",
+          cause: "A token is always for one resource (Microsoft Graph or Exchange Online); the profile's `scope` mixes both.",
+          remedy: "Remove `scope` from the profile, or keep only the scopes of the backend's resource: https://graph.microsoft.com/… for `backend = \"graph\"`, https://outlook.office365.com/… for EWS." },
+    de: { title: "Der Bereich nennt mehr als eine Ressource",
+          cause: "Ein Token gilt immer für genau eine Ressource (Microsoft Graph oder Exchange Online); `scope` im Profil mischt beide.",
+          remedy: "`scope` aus dem Profil entfernen oder nur die Bereiche der Ressource des Backends behalten: https://graph.microsoft.com/… für `backend = \"graph\"`, https://outlook.office365.com/… für EWS." });
+
+entry!(AADSTS700082, "entra.AADSTS700082", retryable: false,
+    en: { title: "The refresh token expired after inactivity",
+          cause: "calpump kept a refresh token for the password grant, and it went unused for too long (90 days by default), so Entra ID no longer accepts it.",
+          remedy: "Nothing to configure: calpump signs in again with the stored user name and password. If the password changed meanwhile, store the new one (`calpump secret encrypt`) and run `calpump profile test`." },
+    de: { title: "Das Aktualisierungstoken ist nach Inaktivität abgelaufen",
+          cause: "calpump hatte für den Kennwort-Grant ein Aktualisierungstoken, das zu lange unbenutzt blieb (standardmäßig 90 Tage), daher akzeptiert Entra ID es nicht mehr.",
+          remedy: "Nichts einzustellen: calpump meldet sich mit dem hinterlegten Benutzernamen und Kennwort neu an. Wurde das Kennwort inzwischen geändert, das neue hinterlegen (`calpump secret encrypt`) und `calpump profile test` ausführen." });
+
+entry!(AADSTS9002313, "entra.AADSTS9002313", retryable: false,
+    en: { title: "Entra ID found the token request malformed",
+          cause: "The request reached the token endpoint but could not be read: often a proxy that rewrites requests, an `authority` that points at something other than a Microsoft sign-in host, or a value with unexpected characters.",
+          remedy: "Check `authority` (leave it out for the public cloud) and any HTTP proxy between calpump and the internet; run `calpump profile test` and keep the trace ID from the detail for a support case." },
+    de: { title: "Entra ID hält die Token-Anfrage für fehlerhaft",
+          cause: "Die Anfrage erreichte den Token-Endpunkt, war aber nicht lesbar: oft ein Proxy, der Anfragen umschreibt, eine `authority`, die nicht auf einen Microsoft-Anmeldehost zeigt, oder ein Wert mit unerwarteten Zeichen.",
+          remedy: "`authority` prüfen (für die öffentliche Cloud weglassen) sowie einen HTTP-Proxy zwischen calpump und dem Internet; `calpump profile test` ausführen und die Trace-ID aus dem Detail für einen Supportfall aufheben." });
+
+entry!(AADSTS70000, "entra.AADSTS70000", retryable: false,
+    en: { title: "The grant was refused",
+          cause: "Entra ID did not accept the presented grant (a refresh token or assertion): it was revoked, belongs to another app, or the account's sign-in state changed.",
+          remedy: "Run `calpump profile test`: calpump signs in anew with the configured credential. If it keeps failing, check the sign-in logs of the service account or app in the Microsoft Entra admin center for the reason." },
+    de: { title: "Der Grant wurde abgelehnt",
+          cause: "Entra ID hat den vorgelegten Grant (ein Aktualisierungstoken oder eine Assertion) nicht akzeptiert: Er wurde widerrufen, gehört zu einer anderen App, oder der Anmeldestatus des Kontos hat sich geändert.",
+          remedy: "`calpump profile test` ausführen: calpump meldet sich mit den eingestellten Anmeldeinformationen neu an. Schlägt es weiter fehl, im Microsoft Entra Admin Center die Anmeldeprotokolle des Dienstkontos oder der App auf den Grund prüfen." });
+
+entry!(AADSTS50079, "entra.AADSTS50079", retryable: false,
+    en: { title: "The account must register for multi-factor authentication",
+          cause: "A policy requires MFA registration for the service account; the password grant cannot complete it, so every sign-in fails.",
+          remedy: "Exclude the service account from the MFA registration policy (a Conditional Access exclusion for a dedicated, strongly protected account), or better switch the profile to client credentials (application permissions), which need no user sign-in." },
+    de: { title: "Das Konto muss sich für die Multi-Faktor-Authentifizierung registrieren",
+          cause: "Eine Richtlinie verlangt für das Dienstkonto die MFA-Registrierung; der Kennwort-Grant kann sie nicht durchführen, daher scheitert jede Anmeldung.",
+          remedy: "Das Dienstkonto von der MFA-Registrierungsrichtlinie ausnehmen (eine Ausnahme im bedingten Zugriff für ein eigenes, gut geschütztes Konto) oder besser das Profil auf Client-Anmeldeinformationen (Anwendungsberechtigungen) umstellen, die keine Benutzeranmeldung brauchen." });
+
+entry!(AADSTS50173, "entra.AADSTS50173", retryable: false,
+    en: { title: "The account's sessions were revoked",
+          cause: "An administrator or the user revoked the sessions of the service account (or its password was reset), so the stored refresh token is no longer valid.",
+          remedy: "If the password changed, store the new one (`calpump secret encrypt`), then run `calpump profile test`; calpump signs in anew." },
+    de: { title: "Die Sitzungen des Kontos wurden widerrufen",
+          cause: "Ein Administrator oder der Benutzer hat die Sitzungen des Dienstkontos widerrufen (oder sein Kennwort wurde zurückgesetzt), daher gilt das gespeicherte Aktualisierungstoken nicht mehr.",
+          remedy: "Wurde das Kennwort geändert, das neue hinterlegen (`calpump secret encrypt`), dann `calpump profile test` ausführen; calpump meldet sich neu an." });
+
+entry!(AADSTS7000112, "entra.AADSTS7000112", retryable: false,
+    en: { title: "The application is disabled",
+          cause: "The app's enterprise application (service principal) is disabled for sign-in in this tenant.",
+          remedy: "In Microsoft Entra admin center open Enterprise applications > (the app) > Properties and set 'Enabled for users to sign in?' to Yes — or, if it was disabled on purpose, ask who did it before re-enabling." },
+    de: { title: "Die Anwendung ist deaktiviert",
+          cause: "Die Unternehmensanwendung (der Dienstprinzipal) der App ist in diesem Mandanten für die Anmeldung deaktiviert.",
+          remedy: "Im Microsoft Entra Admin Center unter Unternehmensanwendungen > (App) > Eigenschaften 'Aktiviert für die Benutzeranmeldung?' auf Ja stellen — oder, falls sie absichtlich deaktiviert wurde, vorher klären, wer das getan hat." });
+
+entry!(AADSTS7000229, "entra.AADSTS7000229", retryable: false, permission: true,
+    en: { title: "The app has no service principal in this tenant",
+          cause: "The app registration exists, but the tenant has no enterprise application (service principal) for it, so no permissions can be granted to it: typical for a multi-tenant app that was never consented in this tenant.",
+          remedy: "Create the service principal and grant consent: `az ad sp create --id <client-id>`, then under App registrations > (the app) > API permissions click 'Grant admin consent'." },
+    de: { title: "Die App hat in diesem Mandanten keinen Dienstprinzipal",
+          cause: "Die App-Registrierung existiert, aber der Mandant hat keine Unternehmensanwendung (keinen Dienstprinzipal) dafür, daher können ihr keine Berechtigungen erteilt werden: typisch für eine mehrinstanzenfähige App, der in diesem Mandanten nie zugestimmt wurde.",
+          remedy: "Den Dienstprinzipal anlegen und zustimmen: `az ad sp create --id <client-id>`, dann unter App-Registrierungen > (App) > API-Berechtigungen 'Administratorzustimmung erteilen' klicken." });
+
+entry!(AADSTS50128, "entra.AADSTS50128", retryable: false,
+    en: { title: "The tenant domain is not known",
+          cause: "The `tenant` in the profile is not a domain or id Entra ID can map to a directory: a typo, or a domain that is not verified in the tenant.",
+          remedy: "Set `tenant` to the primary domain (contoso.onmicrosoft.com) or the 'Directory (tenant) ID' from the app's Overview." },
+    de: { title: "Die Mandantendomäne ist unbekannt",
+          cause: "Der `tenant` im Profil ist keine Domäne oder ID, die Entra ID einem Verzeichnis zuordnen kann: ein Tippfehler, oder eine im Mandanten nicht verifizierte Domäne.",
+          remedy: "`tenant` auf die primäre Domäne (contoso.onmicrosoft.com) oder die 'Verzeichnis-ID (Mandant)' aus der Übersicht der App setzen." });
+
+entry!(AADSTS50158, "entra.AADSTS50158", retryable: false,
+    en: { title: "An external security challenge blocks the sign-in",
+          cause: "A Conditional Access policy requires an external MFA or security check for the service account, which the password grant cannot answer.",
+          remedy: "Exclude the service account from that policy, or better switch the profile to client credentials (application permissions), which need no user sign-in." },
+    de: { title: "Eine externe Sicherheitsprüfung blockiert die Anmeldung",
+          cause: "Eine Richtlinie für bedingten Zugriff verlangt für das Dienstkonto eine externe MFA- oder Sicherheitsprüfung, die der Kennwort-Grant nicht beantworten kann.",
+          remedy: "Das Dienstkonto von dieser Richtlinie ausnehmen oder besser das Profil auf Client-Anmeldeinformationen (Anwendungsberechtigungen) umstellen, die keine Benutzeranmeldung brauchen." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &AADSTS65001,
     &AADSTS7000215,
@@ -182,4 +326,22 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &AADSTS50055,
     &AADSTS50057,
     &AADSTS50053,
+    &AADSTS900144,
+    &AADSTS50196,
+    &AADSTS50000,
+    &AADSTS70003,
+    &AADSTS700025,
+    &AADSTS50027,
+    &AADSTS700021,
+    &AADSTS1002012,
+    &AADSTS28000,
+    &AADSTS700082,
+    &AADSTS9002313,
+    &AADSTS70000,
+    &AADSTS50079,
+    &AADSTS50173,
+    &AADSTS7000112,
+    &AADSTS7000229,
+    &AADSTS50128,
+    &AADSTS50158,
 ];

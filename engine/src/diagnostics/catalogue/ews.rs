@@ -1,7 +1,7 @@
 //! Exchange Web Services: `ResponseCode`s, HTTP answers and service states.
 //! Source: office-developer-exchange-docs, `docs/web-service-reference/responsecode.md`.
 
-entry!(IMPERSONATE_USER_DENIED, "ews.ErrorImpersonateUserDenied", retryable: false,
+entry!(IMPERSONATE_USER_DENIED, "ews.ErrorImpersonateUserDenied", retryable: false, permission: true,
     en: { title: "Impersonation of this mailbox is denied",
           cause: "The service account lacks the ApplicationImpersonation role, or the role's scope leaves this mailbox out. On Exchange Online the role has been retired: app-only access needs the full_access_as_app permission instead.",
           remedy: "On-premises, in the Exchange Management Shell: `New-ManagementRoleAssignment -Name calpump-impersonation -Role ApplicationImpersonation -User <service account>` (add `-CustomRecipientWriteScope <scope>` to limit it to rooms). Role changes take several minutes to replicate and to reach the EWS worker process; wait, then run `calpump profile test --wait`. On Exchange Online use an app registration with full_access_as_app, or move the route to Graph (`calpump migrate plan`)." },
@@ -9,7 +9,7 @@ entry!(IMPERSONATE_USER_DENIED, "ews.ErrorImpersonateUserDenied", retryable: fal
           cause: "Dem Dienstkonto fehlt die Rolle ApplicationImpersonation, oder ihr Bereich schließt dieses Postfach aus. In Exchange Online wurde die Rolle abgeschafft: Reiner App-Zugriff braucht stattdessen die Berechtigung full_access_as_app.",
           remedy: "Lokal in der Exchange-Verwaltungsshell: `New-ManagementRoleAssignment -Name calpump-impersonation -Role ApplicationImpersonation -User <Dienstkonto>` (mit `-CustomRecipientWriteScope <Bereich>` auf Räume begrenzen). Rollenänderungen brauchen einige Minuten, bis sie repliziert und im EWS-Prozess angekommen sind; warten, dann `calpump profile test --wait`. In Exchange Online eine App-Registrierung mit full_access_as_app verwenden oder die Route zu Graph umziehen (`calpump migrate plan`)." });
 
-entry!(ACCESS_DENIED, "ews.ErrorAccessDenied", retryable: false,
+entry!(ACCESS_DENIED, "ews.ErrorAccessDenied", retryable: false, permission: true,
     en: { title: "Access to the mailbox folder is denied",
           cause: "The account may sign in but has no right to read this mailbox's calendar: delegate access is configured and the folder permission is missing, or the mailbox is excluded by a scope.",
           remedy: "Grant read access to the calendar: `Add-MailboxFolderPermission -Identity <room>:\\Calendar -User <service account> -AccessRights Reviewer` (or use impersonation with `impersonation = true`). Changes take a few minutes to apply." },
@@ -57,7 +57,7 @@ entry!(UNAUTHORIZED, "ews.Unauthorized", retryable: false,
           cause: "Benutzername oder Kennwort sind falsch, das Konto ist gesperrt, oder der Server bietet das Anmeldeverfahren des Profils nicht an (z. B. Basic abgeschaltet, nur NTLM/Negotiate; das Detail nennt die angebotenen Verfahren). Bei OAuth fehlt dem Token full_access_as_app bzw. EWS.AccessAsUser.All.",
           remedy: "Format des Benutzernamens (DOMÄNE\\benutzer oder UPN) und Kennwort prüfen; `auth.kind` auf ein angebotenes Verfahren setzen (`ntlm`, wenn NTLM oder Negotiate angeboten wird). Bei OAuth die Berechtigung für Office 365 Exchange Online hinzufügen und die Administratorzustimmung erteilen." });
 
-entry!(EWS_DISABLED, "ews.EwsDisabled", retryable: false,
+entry!(EWS_DISABLED, "ews.EwsDisabled", retryable: false, permission: true,
     en: { title: "EWS is switched off for this tenant, mailbox or app",
           cause: "The server refused the EWS request with HTTP 403 Forbidden and no EWS error: Exchange Online blocks EWS for apps that are not on the tenant's allow list (EwsAllowedAppIDs) since 1 October 2026 and switches EWS off for everyone on 1 April 2027; before that, Microsoft's temporary EWS shut-offs answer the same way. On-premises and in Exchange Online, EwsEnabled = $false on the organisation or the mailbox, or an EwsApplicationAccessPolicy that does not list calpump, gives the same answer.",
           remedy: "Move the route to Microsoft Graph: `calpump migrate plan --route <route> --to <graph profile>`, then verify and switch. Until then an administrator can check `Get-OrganizationConfig | fl Ews*` and `Get-CASMailbox <mailbox> | fl Ews*`, and allow the app where Microsoft still permits it: `Set-OrganizationConfig -EwsEnabled $true` and `Set-OrganizationConfig -EwsAllowedAppIDs \"<application id>\"` (on-premises: `Set-CASMailbox <mailbox> -EwsEnabled $true`, or add calpump's user agent `calpump/*` to EwsAllowList)." },
@@ -97,6 +97,62 @@ entry!(OTHER, "ews.Other", retryable: false,
           cause: "EWS hat mit einem ResponseCode geantwortet, für den calpump keinen eigenen Rat hat; Code und Meldung stehen im Detail.",
           remedy: "Den ResponseCode in Microsofts EWS-Referenz 'ResponseCode' nachschlagen; nennt er eine Berechtigung oder ein Kontingent, das für das Dienstkonto beheben." });
 
+entry!(IMPERSONATION_HEADER_MISSING, "ews.ErrorInvalidExchangeImpersonationHeaderData", retryable: false,
+    en: { title: "App-only access needs impersonation",
+          cause: "The token is app-only (client credentials with full_access_as_app), and Exchange accepts such a token only together with an ExchangeImpersonation header naming the mailbox; the profile says `impersonation = false`.",
+          remedy: "Remove `impersonation = false` from the profile (app-only tokens impersonate by default), or use the password grant with delegate access instead." },
+    de: { title: "Reiner App-Zugriff braucht Identitätswechsel",
+          cause: "Das Token ist ein reines App-Token (Client-Anmeldeinformationen mit full_access_as_app), und Exchange akzeptiert es nur zusammen mit einem ExchangeImpersonation-Header, der das Postfach nennt; im Profil steht `impersonation = false`.",
+          remedy: "`impersonation = false` aus dem Profil entfernen (App-Tokens verwenden standardmäßig Identitätswechsel) oder stattdessen den Kennwort-Grant mit Stellvertretungszugriff verwenden." });
+
+entry!(NAME_RESOLUTION_NO_RESULTS, "ews.ErrorNameResolutionNoResults", retryable: false,
+    en: { title: "The directory knows no such address",
+          cause: "Exchange's address book has no entry for this address or room list: a typo, a room list that is not a room list (a normal distribution group), or an entry hidden from the address lists.",
+          remedy: "List what exists with `calpump mailboxes <profile>`; on-premises check with `Get-DistributionGroup -RecipientTypeDetails RoomList` and `Get-Mailbox <address>`, and that the object is not hidden from address lists (HiddenFromAddressListsEnabled)." },
+    de: { title: "Das Verzeichnis kennt diese Adresse nicht",
+          cause: "Das Adressbuch von Exchange hat keinen Eintrag für diese Adresse oder Raumliste: ein Tippfehler, eine Raumliste, die keine ist (eine normale Verteilergruppe), oder ein in den Adresslisten ausgeblendeter Eintrag.",
+          remedy: "Vorhandenes mit `calpump mailboxes <profil>` auflisten; lokal mit `Get-DistributionGroup -RecipientTypeDetails RoomList` und `Get-Mailbox <adresse>` prüfen, und dass das Objekt nicht aus den Adresslisten ausgeblendet ist (HiddenFromAddressListsEnabled)." });
+
+entry!(FOLDER_NOT_FOUND, "ews.ErrorFolderNotFound", retryable: false,
+    en: { title: "The calendar folder does not exist",
+          cause: "The mailbox has no calendar folder under this id or name: a sub-calendar was deleted or renamed, or the mailbox was never opened and has no calendar yet.",
+          remedy: "List the mailbox's calendars with `calpump mailboxes <profile> --filter <address>` and correct the route's `calendars`; for a mailbox without a calendar, open it once in Outlook on the web or remove it from the route." },
+    de: { title: "Der Kalenderordner existiert nicht",
+          cause: "Das Postfach hat unter dieser ID oder diesem Namen keinen Kalenderordner: Ein Unterkalender wurde gelöscht oder umbenannt, oder das Postfach wurde nie geöffnet und hat noch keinen Kalender.",
+          remedy: "Die Kalender des Postfachs mit `calpump mailboxes <profil> --filter <adresse>` auflisten und `calendars` der Route korrigieren; ein Postfach ohne Kalender einmal in Outlook im Web öffnen oder aus der Route entfernen." });
+
+entry!(ITEM_NOT_FOUND, "ews.ErrorItemNotFound", retryable: true,
+    en: { title: "The item is gone",
+          cause: "An item calpump was about to read was deleted or moved in the meantime.",
+          remedy: "Nothing to do: the next sync notices the change and reads the calendar again." },
+    de: { title: "Das Element ist verschwunden",
+          cause: "Ein Element, das calpump lesen wollte, wurde inzwischen gelöscht oder verschoben.",
+          remedy: "Nichts zu tun: Die nächste Synchronisierung bemerkt die Änderung und liest den Kalender erneut." });
+
+entry!(CALENDAR_VIEW_RANGE_TOO_BIG, "ews.ErrorCalendarViewRangeTooBig", retryable: false,
+    en: { title: "The route's window is too long for EWS",
+          cause: "EWS answers a calendar view of at most two years; the route's window (past_days + future_days) is longer.",
+          remedy: "Shorten the route's `window` so that past_days + future_days stays below 700 days." },
+    de: { title: "Das Zeitfenster der Route ist für EWS zu lang",
+          cause: "EWS beantwortet eine Kalenderansicht über höchstens zwei Jahre; das Fenster der Route (past_days + future_days) ist länger.",
+          remedy: "`window` der Route verkürzen, sodass past_days + future_days unter 700 Tagen bleibt." });
+
+entry!(EXCEEDED_FIND_COUNT_LIMIT, "ews.ErrorExceededFindCountLimit", retryable: true,
+    en: { title: "Too many items in one view",
+          cause: "The calendar view held more items than Exchange returns at once (EWSFindCountLimit, 1000 by default).",
+          remedy: "Nothing to do normally: calpump splits the window into smaller views. If it repeats for one very busy calendar, shorten the route's `window`." },
+    de: { title: "Zu viele Elemente in einer Ansicht",
+          cause: "Die Kalenderansicht enthielt mehr Elemente, als Exchange auf einmal liefert (EWSFindCountLimit, standardmäßig 1000).",
+          remedy: "Normalerweise nichts zu tun: calpump teilt das Fenster in kleinere Ansichten. Wiederholt es sich bei einem sehr vollen Kalender, `window` der Route verkürzen." });
+
+entry!(TOKEN_LACKS_PERMISSION, "ews.TokenLacksPermission", retryable: false, permission: true,
+    en: { title: "The token does not carry the EWS permission",
+          cause: "Exchange Online accepted the sign-in but the token has no EWS permission (x-ms-diagnostics 2000008): the app lacks full_access_as_app (client credentials) or EWS.AccessAsUser.All (password grant), or admin consent for it is missing.",
+          remedy: "In Microsoft Entra admin center open App registrations > (the app) > API permissions > Add a permission > APIs my organization uses > Office 365 Exchange Online, add the application permission full_access_as_app (or the delegated EWS.AccessAsUser.All for the password grant), then click 'Grant admin consent for (tenant)'. New tokens carry it after a few minutes." },
+    de: { title: "Das Token trägt die EWS-Berechtigung nicht",
+          cause: "Exchange Online hat die Anmeldung angenommen, aber das Token hat keine EWS-Berechtigung (x-ms-diagnostics 2000008): Der App fehlt full_access_as_app (Client-Anmeldeinformationen) bzw. EWS.AccessAsUser.All (Kennwort-Grant), oder die Administratorzustimmung dafür fehlt.",
+          remedy: "Im Microsoft Entra Admin Center unter App-Registrierungen > (App) > API-Berechtigungen > Berechtigung hinzufügen > Von meiner Organisation verwendete APIs > Office 365 Exchange Online die Anwendungsberechtigung full_access_as_app (bzw. die delegierte EWS.AccessAsUser.All beim Kennwort-Grant) hinzufügen, dann 'Administratorzustimmung für (Mandant) erteilen' klicken. Neue Tokens tragen sie nach einigen Minuten." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &IMPERSONATE_USER_DENIED,
     &ACCESS_DENIED,
@@ -110,4 +166,11 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &INVALID_SERVER_VERSION,
     &AUTODISCOVER_FAILED,
     &OTHER,
+    &IMPERSONATION_HEADER_MISSING,
+    &NAME_RESOLUTION_NO_RESULTS,
+    &FOLDER_NOT_FOUND,
+    &ITEM_NOT_FOUND,
+    &CALENDAR_VIEW_RANGE_TOO_BIG,
+    &EXCEEDED_FIND_COUNT_LIMIT,
+    &TOKEN_LACKS_PERMISSION,
 ];

@@ -177,6 +177,14 @@ entry!(STATE_FAILED, "general.StateStore", retryable: true,
           cause: "calpump hält Zeiger und Laufhistorie in seiner Zustandsdatenbank; sie ließ sich nicht öffnen, lesen oder schreiben (Platte voll, Dateirechte, gesperrte oder beschädigte Datei).",
           remedy: "Prüfen Sie die Datei aus `[state] path`: freier Plattenplatz, Rechte des calpump-Benutzers, und dass kein anderes Programm sie offen hält. Die Synchronisierung ist nicht fortgeschritten, es geht nichts verloren." });
 
+entry!(CONFIG_INVALID, "config.Invalid", retryable: false,
+    en: { title: "The profile's configuration is not valid",
+          cause: "The profile has keys that are missing, unknown or of the wrong type (the detail lists each with its line), so calpump cannot build the connection.",
+          remedy: "Correct the keys the detail names; `calpump check` lists every problem of the file with file:line:col. Then run `calpump profile test` again." },
+    de: { title: "Die Konfiguration des Profils ist ungültig",
+          cause: "Dem Profil fehlen Schlüssel, es hat unbekannte Schlüssel oder Werte vom falschen Typ (das Detail nennt jeden mit seiner Zeile), daher kann calpump die Verbindung nicht aufbauen.",
+          remedy: "Die im Detail genannten Schlüssel korrigieren; `calpump check` listet jedes Problem der Datei mit Datei:Zeile:Spalte. Dann `calpump profile test` erneut ausführen." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &DNS,
     &CONNECT,
@@ -200,4 +208,5 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &CALENDAR_NOT_FOUND,
     &STATE_FAILED,
     &INTERNAL,
+    &CONFIG_INVALID,
 ];
