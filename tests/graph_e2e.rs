@@ -50,7 +50,12 @@ fn truth_keys(sim: &Simulator, rooms: &[String]) -> BTreeSet<String> {
         // today 00:00 UTC.
         for t in sim
             .control()
-            .truth(room, Some("Calendar"), start, end + chrono::Duration::days(1))
+            .truth(
+                room,
+                Some("Calendar"),
+                start,
+                end + chrono::Duration::days(1),
+            )
             .expect("truth")
         {
             let goid = GlobalObjectId::from_hex(&t.goid).expect("goid");
@@ -112,7 +117,9 @@ sinks = ["rec"]
 
     // 1. Full sync: 30 rooms in two $batches.
     sync(&dir).await;
-    let rooms: Vec<String> = (1..=30).map(|n| format!("room-1.{n:02}@contoso.com")).collect();
+    let rooms: Vec<String> = (1..=30)
+        .map(|n| format!("room-1.{n:02}@contoso.com"))
+        .collect();
     let content = common::recorder_content(&dir.join("rec"));
     let have: BTreeSet<String> = content.keys().cloned().collect();
     assert_eq!(have, truth_keys(&sim, &rooms), "first sync");
@@ -123,12 +130,21 @@ sinks = ["rec"]
 
     // 2. Changes: a renamed single, a cancelled occurrence, a deleted event, a new event.
     let (start, end) = sim.window();
-    let t = c.truth(&rooms[0], Some("Calendar"), start, end).expect("truth");
-    let single = t.iter().find(|t| t.original_start.is_none()).expect("single");
-    let renamed_key = EventKey::derive(&rooms[0], &GlobalObjectId::from_hex(&single.goid).expect("goid"), None)
-        .expect("key")
-        .as_str()
-        .to_string();
+    let t = c
+        .truth(&rooms[0], Some("Calendar"), start, end)
+        .expect("truth");
+    let single = t
+        .iter()
+        .find(|t| t.original_start.is_none())
+        .expect("single");
+    let renamed_key = EventKey::derive(
+        &rooms[0],
+        &GlobalObjectId::from_hex(&single.goid).expect("goid"),
+        None,
+    )
+    .expect("key")
+    .as_str()
+    .to_string();
     c.change_event(
         &rooms[0],
         &single.goid,
@@ -139,12 +155,22 @@ sinks = ["rec"]
         },
     )
     .expect("change");
-    let t = c.truth(&rooms[1], Some("Calendar"), start, end).expect("truth");
-    let occ = t.iter().find(|t| t.original_start.is_some()).expect("occurrence");
+    let t = c
+        .truth(&rooms[1], Some("Calendar"), start, end)
+        .expect("truth");
+    let occ = t
+        .iter()
+        .find(|t| t.original_start.is_some())
+        .expect("occurrence");
     c.cancel_occurrence(&rooms[1], &occ.goid, occ.original_start.expect("start"))
         .expect("cancel");
-    let t = c.truth(&rooms[2], Some("Calendar"), start, end).expect("truth");
-    let gone = t.iter().find(|t| t.original_start.is_none()).expect("single");
+    let t = c
+        .truth(&rooms[2], Some("Calendar"), start, end)
+        .expect("truth");
+    let gone = t
+        .iter()
+        .find(|t| t.original_start.is_none())
+        .expect("single");
     c.delete_event(&rooms[2], &gone.goid).expect("delete");
     let at = start + chrono::Duration::days(3) + chrono::Duration::hours(10);
     let new: NewEvent = serde_json::from_value(serde_json::json!({
@@ -157,20 +183,39 @@ sinks = ["rec"]
     // 3. The next syncs (the first starts the delta rounds, the second follows the links) make
     //    the sink equal again without one calendarView.
     sync(&dir).await;
-    let have: BTreeSet<String> = common::recorder_content(&dir.join("rec")).into_keys().collect();
+    let have: BTreeSet<String> = common::recorder_content(&dir.join("rec"))
+        .into_keys()
+        .collect();
     assert_eq!(have, truth_keys(&sim, &rooms), "after the changes");
-    let more = c.truth(&rooms[4], Some("Calendar"), start, end).expect("truth");
-    let another = more.iter().find(|t| t.original_start.is_none()).expect("single");
+    let more = c
+        .truth(&rooms[4], Some("Calendar"), start, end)
+        .expect("truth");
+    let another = more
+        .iter()
+        .find(|t| t.original_start.is_none())
+        .expect("single");
     c.delete_event(&rooms[4], &another.goid).expect("delete");
     sync(&dir).await;
     let after = common::recorder_content(&dir.join("rec"));
     let have: BTreeSet<String> = after.keys().cloned().collect();
     assert_eq!(have, truth_keys(&sim, &rooms), "after a delta round");
-    assert_ne!(content.get(&renamed_key), after.get(&renamed_key), "the renamed event's content changed");
+    assert_ne!(
+        content.get(&renamed_key),
+        after.get(&renamed_key),
+        "the renamed event's content changed"
+    );
     let stats = c.stats();
-    assert_eq!(stats.operation(Protocol::Graph, "calendarView"), 0, "no full re-read");
+    assert_eq!(
+        stats.operation(Protocol::Graph, "calendarView"),
+        0,
+        "no full re-read"
+    );
     assert_eq!(stats.operation(Protocol::Graph, "calendarView.delta"), 60);
-    assert!(stats.operation(Protocol::Graph, "batch") <= 6, "{:?}", stats.by_operation);
+    assert!(
+        stats.operation(Protocol::Graph, "batch") <= 6,
+        "{:?}",
+        stats.by_operation
+    );
     let deltas = common::recorder_batches(&dir.join("rec"))
         .iter()
         .filter(|b| b["kind"] == "delta")
