@@ -94,3 +94,30 @@ async fn two_hundred_rooms_cost_ten_batches_per_sync() {
     assert_equal_to_truth(&env.sim, &collector, &targets, window);
     env.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_carries_at_most_four_requests_per_mailbox() {
+    use calpump_graph::client::{GraphClient, SubRequest};
+    let env = common::start(2, Cred::Secret).await;
+    let request = |mailbox: &str| SubRequest {
+        op: "calendar",
+        mailbox: Some(mailbox.to_string()),
+        url: GraphClient::relative(&["users", mailbox, "calendar"], &[("$select", "id,name")]),
+        page: false,
+        what: format!("calendar of {mailbox}"),
+    };
+    let (a, b) = ("room-1.01@contoso.com", "room-1.02@contoso.com");
+    let mut requests: Vec<SubRequest> = (0..9).map(|_| request(a)).collect();
+    requests.extend((0..3).map(|_| request(b)));
+    let before = env.source.stats();
+    let results = env.source.client().batch(&requests).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let after = env.source.stats();
+    assert_eq!(
+        op(&after, "batch") - op(&before, "batch"),
+        3,
+        "9 requests for one mailbox need 3 batches (4 + 4 + 1); the other mailbox's 3 ride along"
+    );
+    assert_eq!(op(&after, "batched.calendar"), 12);
+    env.sim.shutdown().await;
+}
