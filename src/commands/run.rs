@@ -43,6 +43,7 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
             .collect(),
         state,
         options: RunOptions::default(),
+        expiry: None,
     };
     daemon
         .run(listener, shutdown)

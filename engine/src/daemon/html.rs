@@ -106,6 +106,31 @@ pub(crate) fn status(doc: &Value) -> String {
         text(&doc["started_at"])
     );
     let empty = Vec::new();
+    let secrets = doc["secrets"].as_array().unwrap_or(&empty);
+    if !secrets.is_empty() {
+        body.push_str("<h2>Secrets and certificates</h2>\n<table><tr><th>profile</th><th>what</th><th>expires</th><th>days left</th><th>problem</th></tr>\n");
+        for s in secrets {
+            let class = match s["status"].as_str() {
+                Some("expired") => "bad",
+                Some("expires_soon") => "warn",
+                _ => "ok",
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td class=\"{class}\">{}</td></tr>",
+                text(&s["profile"]),
+                text(&s["what"]),
+                text(&s["expires"]),
+                text(&s["days_left"]),
+                if s["code"].is_null() {
+                    "—".to_string()
+                } else {
+                    diagnostic(s)
+                },
+            );
+        }
+        body.push_str("</table>\n");
+    }
     for route in doc["routes"].as_array().unwrap_or(&empty) {
         let last = &route["last_run"];
         let status = last["status"].as_str().unwrap_or("never run");

@@ -123,6 +123,7 @@ pub(crate) async fn status_json(app: &App) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": app.started_at,
         "routes": routes,
+        "secrets": super::expiry::status_json(app),
         "sinks": app.sinks.iter().map(|s| json!({
             "name": s.name,
             "plugin": s.plugin,

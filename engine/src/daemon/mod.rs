@@ -1,12 +1,14 @@
 //! The daemon behind `calpump run`: every route on its interval (with jitter, never overlapping
 //! itself), sink ticks at the earliest wake-up any sink asked for (at least once a minute), and
 //! the HTTP server ([`http`]): `/`, `/healthz`, `/status`, `/metrics` and each sink's `out_dir`
-//! under `/sinks/<sink>/`.
+//! under `/sinks/<sink>/`; secret expiry ([`expiry`]) logged at start and daily, in `/status`
+//! and as the gauge `calpump_secret_expiry_days`.
 //!
 //! On shutdown (the [`Shutdown`] signal, set by SIGINT/SIGTERM in the binary) no new run
 //! starts, a run in progress finishes the batch in flight and stops, the server stops accepting,
 //! the state store is closed, and [`Daemon::run`] returns `Ok`.
 
+pub mod expiry;
 mod html;
 mod http;
 
@@ -52,6 +54,8 @@ pub(crate) struct App {
     pub state: Arc<dyn StateStore>,
     pub board: Mutex<BTreeMap<String, RouteBoard>>,
     pub started_at: DateTime<Utc>,
+    /// The last expiry check's result (empty without a check).
+    pub secrets: Mutex<Vec<expiry::SecretExpiry>>,
 }
 
 /// A route as `/status` shows it.
@@ -90,6 +94,8 @@ pub struct Daemon {
     pub state: Arc<dyn StateStore>,
     /// The options each run gets (`shutdown` is replaced by the daemon's).
     pub options: RunOptions,
+    /// Computes the profiles' secret and certificate expiry (`None`: nothing to watch).
+    pub expiry: Option<expiry::ExpiryCheck>,
 }
 
 /// Binds the HTTP listener (so the caller can report the address before the daemon starts).
@@ -136,7 +142,12 @@ impl Daemon {
             state: Arc::clone(&self.state),
             board: Mutex::new(BTreeMap::new()),
             started_at: Utc::now(),
+            secrets: Mutex::new(Vec::new()),
         });
+        if let Some(check) = &self.expiry {
+            // Before the server answers, so the first /status already shows it.
+            expiry::refresh(&app, check);
+        }
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, routes = self.routes.len(), sinks = self.sinks.len(), "calpump daemon listening");
         }
@@ -152,6 +163,13 @@ impl Daemon {
             tasks.spawn(route_loop(route, app, state, options));
         }
         tasks.spawn(tick_loop(Arc::clone(&app), shutdown.clone()));
+        if let Some(check) = self.expiry.clone() {
+            tasks.spawn(expiry::expiry_loop(
+                Arc::clone(&app),
+                check,
+                shutdown.clone(),
+            ));
+        }
 
         let server = {
             let mut stop = shutdown.clone();

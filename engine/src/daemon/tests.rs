@@ -83,6 +83,40 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
             },
             ..RunOptions::default()
         },
+        expiry: Some(Arc::new(|| {
+            let today = Utc::now().date_naive();
+            let soon = crate::diagnostics::Diagnostic::new(
+                &crate::diagnostics::catalogue::general::SECRET_EXPIRES_SOON,
+                "the client secret expires in 10 days",
+            );
+            let gone = crate::diagnostics::Diagnostic::new(
+                &crate::diagnostics::catalogue::general::SECRET_EXPIRED,
+                "the certificate expired 2 days ago",
+            );
+            vec![
+                expiry::SecretExpiry {
+                    profile: "mem".into(),
+                    what: "the client secret (secret_expires)".into(),
+                    expires: today + chrono::Duration::days(10),
+                    days_left: 10,
+                    diagnostic: Some(soon),
+                },
+                expiry::SecretExpiry {
+                    profile: "old".into(),
+                    what: "certificate CN=calpump".into(),
+                    expires: today - chrono::Duration::days(2),
+                    days_left: -2,
+                    diagnostic: Some(gone),
+                },
+                expiry::SecretExpiry {
+                    profile: "old".into(),
+                    what: "the client secret (secret_expires)".into(),
+                    expires: today + chrono::Duration::days(200),
+                    days_left: 200,
+                    diagnostic: None,
+                },
+            ]
+        })),
     };
     let listener = bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -121,7 +155,18 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
     );
     assert!(!MemoryStore::named("daemon-test").content().is_empty());
 
+    let secrets = doc["secrets"].as_array().expect("secrets");
+    assert_eq!(secrets.len(), 3, "{doc}");
+    assert_eq!(secrets[0]["profile"], "mem");
+    assert_eq!(secrets[0]["days_left"], 10);
+    assert_eq!(secrets[0]["status"], "expires_soon");
+    assert_eq!(secrets[0]["code"], "secret.ExpiresSoon");
+    assert_eq!(secrets[1]["status"], "expired");
+    assert_eq!(secrets[1]["code"], "secret.Expired");
+    assert_eq!(secrets[2]["status"], "ok");
+
     let (_, html) = get(addr, "/status", "text/html").await;
+    assert!(html.contains("Secrets and certificates") && html.contains("secret.Expired"));
     assert!(html.contains("ews.ErrorImpersonateUserDenied"));
     assert!(html.contains("&lt;b&gt;denied&lt;/b&gt;") && !html.contains("<b>denied"));
 
@@ -132,6 +177,15 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
         "{metrics}"
     );
     assert!(metrics.contains("calpump_sync_duration_seconds_count{route=\"rooms\"}"));
+    // The fewest days left per profile.
+    assert!(
+        metrics.contains("calpump_secret_expiry_days{profile=\"mem\"} 10"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("calpump_secret_expiry_days{profile=\"old\"} -2"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(
             "calpump_errors_total{code=\"ews.ErrorImpersonateUserDenied\",route=\"rooms\"}"
