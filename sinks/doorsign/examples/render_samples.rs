@@ -1,5 +1,5 @@
-//! Renders sample door signs (PNG at 296×128, 400×300 and 800×480) into a directory, to look
-//! at: `cargo run -p calpump-sink-doorsign --example render_samples -- /tmp/signs`.
+//! Renders sample door signs (PNG at 296×128, 400×300 and 800×480, and the HTML page) into a
+//! directory, to look at: `cargo run -p calpump-sink-doorsign --example render_samples -- /tmp/signs`.
 
 use calpump_plugin::{Event, EventIdentity, GlobalObjectId, Person, SourceIds};
 use calpump_sink_doorsign::config::{Language, Palette, PngSize};
@@ -87,7 +87,18 @@ fn main() {
             failing_since: None,
             never_read: false,
         };
-        let p = project(&input, &rules, at(9, 30));
+        let mut p = project(&input, &rules, at(9, 30));
+        p.seal("samples");
+        let pages = calpump_sink_doorsign::html::Pages::new(
+            Language::En,
+            calpump_sink_doorsign::config::Theme::Light,
+            TZ,
+            60,
+        )
+        .expect("templates");
+        let path = format!("{out}/{name}.html");
+        std::fs::write(&path, pages.room(&p).expect("page")).expect("write");
+        println!("{path}");
         for (w, h, palette) in [
             (296, 128, Palette::Bw),
             (400, 300, Palette::Bwr),

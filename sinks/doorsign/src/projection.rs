@@ -187,6 +187,23 @@ pub fn effective_span(event: &Event, tz: &Tz) -> (DateTime<Utc>, DateTime<Utc>) 
     (local_midnight(tz, start_date), local_midnight(tz, end_date))
 }
 
+/// Text from the calendar as the sign shows it: control characters (NUL, BEL, ESC, C1 …)
+/// removed, line breaks and tabs turned into spaces, trimmed. Applied to every subject,
+/// organizer and room name before anything is rendered (JSON, HTML, PNG, MQTT).
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
 fn blocks(event: &Event) -> bool {
     !event.cancelled && !matches!(event.show_as, ShowAs::Free | ShowAs::WorkingElsewhere)
 }
@@ -230,11 +247,11 @@ fn meeting(
 ) -> Meeting {
     let private = event.sensitivity.is_private();
     let subject = if private {
-        Some(rules.private_text.clone())
+        Some(clean_text(&rules.private_text))
     } else if rules.hide_subjects {
         None
     } else {
-        Some(event.subject.trim().to_string()).filter(|s| !s.is_empty())
+        Some(clean_text(&event.subject)).filter(|s| !s.is_empty())
     };
     let organizer = if private {
         None
@@ -245,11 +262,11 @@ fn meeting(
             .and_then(|p| {
                 p.name
                     .as_deref()
-                    .map(str::trim)
+                    .map(clean_text)
                     .filter(|n| !n.is_empty())
-                    .or(p.email.as_deref())
+                    .or_else(|| p.email.as_deref().map(clean_text))
             })
-            .map(str::to_string)
+            .filter(|n| !n.is_empty())
             // A room that rewrites subjects to the organizer's name shows the subject as it
             // comes; repeating the same name below it would only be noise.
             .filter(|name| subject.as_deref() != Some(name.as_str()))
@@ -397,10 +414,9 @@ pub fn project(input: &RoomInput<'_>, rules: &Rules, now: DateTime<Utc>) -> Proj
         id: input.id.to_string(),
         name: input
             .name
-            .map(str::trim)
+            .map(clean_text)
             .filter(|n| !n.is_empty())
-            .unwrap_or(input.mailbox)
-            .to_string(),
+            .unwrap_or_else(|| clean_text(input.mailbox)),
         status,
         as_of: now,
         time_zone: tz.name().to_string(),
@@ -874,6 +890,34 @@ mod tests {
         let mut d = project(&input, &rules(), at(8, 0));
         d.seal("other settings");
         assert_ne!(a.content_hash, d.content_hash);
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_sign() {
+        let mut e = ev(
+            1,
+            "Budget\u{0}review\u{7}\tQ4\r\n\u{1b}[31m",
+            at(9, 0),
+            at(10, 0),
+        );
+        e.organizer = Some(Person {
+            name: Some("Ann\u{0} Organizer\u{85}".into()),
+            email: None,
+        });
+        let input = RoomInput {
+            mailbox: "room-1@contoso.com",
+            id: "x",
+            name: Some("Room\u{7}\u{9b} 1"),
+            events: vec![&e],
+            failing_since: None,
+            never_read: false,
+        };
+        let p = project(&input, &rules(), at(9, 30));
+        let current = p.current.expect("current");
+        assert_eq!(current.subject.as_deref(), Some("Budgetreview Q4 [31m"));
+        assert_eq!(current.organizer.as_deref(), Some("Ann Organizer"));
+        assert_eq!(p.name, "Room 1");
+        assert_eq!(clean_text("  a \u{0}\n\n b  "), "a b");
     }
 
     #[test]

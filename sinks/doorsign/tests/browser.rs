@@ -30,6 +30,11 @@ fn chromium() -> PathBuf {
 
 /// Runs headless Chromium with `extra` on `page`; returns its stdout. Killed after 90 s.
 fn run_chromium(page: &Path, extra: &[String]) -> String {
+    run_chromium_sized(page, (1280, 800), extra)
+}
+
+/// [`run_chromium`] with a window of `size` (CSS pixels, device scale 1).
+fn run_chromium_sized(page: &Path, size: (u32, u32), extra: &[String]) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
     let mut child = Command::new(chromium())
         .args([
@@ -42,8 +47,9 @@ fn run_chromium(page: &Path, extra: &[String]) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1280,800",
+            "--force-device-scale-factor=1",
         ])
+        .arg(format!("--window-size={},{}", size.0, size.1))
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg(format!("file://{}", page.display()))
@@ -161,4 +167,157 @@ fn german_labels_dark_theme_and_the_index() {
     assert!(index.contains("Board Room &lt;b&gt;1&lt;/b&gt;"));
     assert!(index.contains("data-status=\"busy\""));
     assert!(!index.to_lowercase().contains("<img"));
+}
+
+/// A screenshot of `page` at `size`, decoded to RGB(A) rows.
+fn screenshot(page: &Path, size: (u32, u32)) -> (u32, u32, usize, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let shot = dir.path().join("shot.png");
+    run_chromium_sized(page, size, &[format!("--screenshot={}", shot.display())]);
+    let bytes = std::fs::read(&shot).expect("screenshot");
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, info.color_type.samples(), buf)
+}
+
+/// Rows in which at least `share` of the pixels have colour `rgb` (±12 per channel).
+fn rows_with(shot: &(u32, u32, usize, Vec<u8>), rgb: [u8; 3], share: f32) -> Vec<u32> {
+    let (w, h, n, data) = shot;
+    (0..*h)
+        .filter(|y| {
+            let row = &data[(*y * w) as usize * n..((*y + 1) * w) as usize * n];
+            let hits = row
+                .chunks(*n)
+                .filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= 12))
+                .count();
+            hits as f32 >= share * *w as f32
+        })
+        .collect()
+}
+
+/// The busy colour of the light theme (`--busy`).
+const BUSY: [u8; 3] = [0xb3, 0x26, 0x1e];
+
+#[test]
+fn portrait_tablets_get_the_same_large_type_as_landscape_ones() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let _sink = render(dir.path(), serde_json::json!({"theme": "light"}));
+    let page = dir.path().join("rooms").join(format!("{ID}.html"));
+    let portrait = rows_with(&screenshot(&page, (800, 1280)), BUSY, 0.25).len();
+    let landscape = rows_with(&screenshot(&page, (1280, 800)), BUSY, 0.25).len();
+    // The status band holds the status word: its height follows the type size. In vw the
+    // portrait band was ~81 px against ~130 px in landscape.
+    assert!(
+        portrait >= 115,
+        "portrait status band only {portrait} px high"
+    );
+    assert!(
+        portrait.abs_diff(landscape) <= 6,
+        "portrait {portrait} px vs landscape {landscape} px"
+    );
+}
+
+#[test]
+fn right_to_left_texts_are_isolated_and_control_characters_stripped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(dir.path(), serde_json::json!({}))).expect("create");
+    let mut hebrew = event(ROOM, 1, "ישיבת צוות\u{0}\u{7}", at(9, 0), at(10, 0));
+    hebrew.organizer = Some(calpump_plugin::Person {
+        name: Some("דנה\u{1b}".into()),
+        email: None,
+    });
+    let arabic = event(ROOM, 2, "اجتماع الميزانية 2026", at(11, 0), at(12, 0));
+    sink.write_batch(batch(
+        ROOM,
+        Some("חדר\u{0} 1"),
+        BatchKind::Snapshot,
+        vec![hebrew, arabic],
+        vec![],
+    ))
+    .expect("write");
+    let page = dir.path().join("rooms").join(format!("{ID}.html"));
+    let html = std::fs::read_to_string(&page).expect("html");
+    assert!(
+        !html.chars().any(|c| c.is_control() && !c.is_whitespace()),
+        "control characters in the page"
+    );
+    for file in ["index.html", "index.json"] {
+        let text = std::fs::read_to_string(dir.path().join(file)).expect("index");
+        assert!(!text.contains('\u{0}') && !text.contains('\u{7}'), "{file}");
+    }
+    let json =
+        std::fs::read_to_string(dir.path().join("rooms").join(format!("{ID}.json"))).expect("json");
+    assert!(!json.contains("\\u0000") && !json.contains("\\u0007") && !json.contains("\\u001b"));
+    let dom = run_chromium(&page, &["--dump-dom".into()]);
+    assert!(
+        dom.contains("<h1 dir=\"auto\" id=\"room\">חדר 1</h1>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<p dir=\"auto\" class=\"subject\">ישיבת צוות</p>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<p dir=\"auto\" class=\"organizer\">דנה</p>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<span dir=\"auto\" class=\"subject\">اجتماع الميزانية 2026</span> <span dir=\"auto\" class=\"organizer\">Ann Organizer</span>"),
+        "each text is its own bidi island: {dom}"
+    );
+    let index = run_chromium(&dir.path().join("index.html"), &["--dump-dom".into()]);
+    assert!(index.contains("<a dir=\"auto\" href="), "{index}");
+    assert!(
+        index.contains("<span dir=\"auto\">ישיבת צוות</span>"),
+        "{index}"
+    );
+}
+
+#[test]
+fn the_index_status_pill_never_wraps() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = DoorSign::create(config(
+        dir.path(),
+        serde_json::json!({"theme": "light", "language": "de"}),
+    ))
+    .expect("create");
+    // A room the engine serves but never read: "Noch nicht gelesen" on a grey pill, beside a
+    // long name and a long subject in a phone-sized window.
+    let mailboxes = vec![calpump_plugin::MailboxHealth {
+        route: "rooms".into(),
+        mailbox: "room-9@contoso.com".into(),
+        mailbox_name: Some("Großer Konferenzraum Nordflügel Erdgeschoss".into()),
+        last_success: None,
+        failing_since: None,
+        last_error: None,
+    }];
+    sink.tick(calpump_plugin::Tick {
+        schema_version: calpump_plugin::SCHEMA_VERSION,
+        now: at(9, 30),
+        mailboxes,
+    })
+    .expect("tick");
+    let long = "Quartalsplanung mit allen Abteilungsleitungen und Gästen aus der Zentrale";
+    sink.write_batch(batch(
+        ROOM,
+        Some("Vorstandszimmer Südflügel"),
+        BatchKind::Snapshot,
+        vec![event(ROOM, 1, long, at(9, 0), at(10, 0))],
+        vec![],
+    ))
+    .expect("write");
+    let shot = screenshot(&dir.path().join("index.html"), (360, 740));
+    // The grey of `--stale` in the light theme, on at least a few pixels of a row.
+    let grey = rows_with(&shot, [0x5f, 0x63, 0x68], 0.03);
+    assert!(!grey.is_empty(), "no pill found");
+    let (first, last) = (grey[0], grey[grey.len() - 1]);
+    // Body text is 16 px (line height ~19 px): one line of pill, not two.
+    assert!(
+        last - first < 28,
+        "the pill spans rows {first}..={last}: wrapped"
+    );
 }
