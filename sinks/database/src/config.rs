@@ -356,7 +356,11 @@ impl Config {
                 if let Some(ca) = &self.ssl_ca {
                     options = options.ssl_root_cert(ca);
                 }
-                options = options.application_name("calpump-sink-database");
+                // Always plan with the actual parameters and table size: a generic plan cached
+                // while the table was nearly empty (a first load) would keep scanning it whole.
+                options = options
+                    .application_name("calpump-sink-database")
+                    .options([("plan_cache_mode", "force_custom_plan")]);
                 ConnectOptions::Postgres(options)
             }
             Dialect::MySql => {

@@ -134,26 +134,65 @@ impl Pool {
                     .connect_with(o.disable_statement_logging())
                     .await?,
             ),
-            ConnectOptions::Postgres(o) => Pool::Postgres(
-                opts(max, timeout)
-                    .connect_with(o.disable_statement_logging())
-                    .await?,
-            ),
-            ConnectOptions::MySql(o) => Pool::MySql(
-                opts(max, timeout)
-                    // READ COMMITTED: InnoDB then takes no gap locks on scans, so writers of
-                    // different mailboxes never wait for each other's index ranges.
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            sqlx::raw_sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            ConnectOptions::Postgres(o) => {
+                let server_port = o.get_port();
+                Pool::Postgres(
+                    opts(max, timeout)
+                        .after_connect(move |conn, _meta| {
+                            Box::pin(async move {
+                                // NULL over a Unix socket.
+                                let port: Option<i32> =
+                                    sqlx::query_scalar("SELECT inet_client_port()")
+                                        .fetch_one(&mut *conn)
+                                        .await?;
+                                if let Some(port) = port.and_then(|p| u16::try_from(p).ok()) {
+                                    let set = crate::nodelay::set_for(port, server_port);
+                                    tracing::trace!(port, set, "database sink: TCP_NODELAY");
+                                }
+                                Ok(())
+                            })
+                        })
+                        .connect_with(o.disable_statement_logging())
+                        .await?,
+                )
+            }
+            ConnectOptions::MySql(o) => {
+                let server_port = o.get_port();
+                Pool::MySql(
+                    opts(max, timeout)
+                        .after_connect(move |conn, _meta| {
+                            Box::pin(async move {
+                                // READ COMMITTED: InnoDB then takes no gap locks on scans, so
+                                // writers of different mailboxes never wait for each other's
+                                // index ranges.
+                                sqlx::raw_sql(
+                                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                                )
                                 .execute(&mut *conn)
                                 .await?;
-                            Ok(())
+                                // `host:port` as the server sees this client (`localhost` over
+                                // a Unix socket).
+                                let host: Option<String> = sqlx::query_scalar(
+                                    "SELECT HOST FROM information_schema.PROCESSLIST \
+                                     WHERE ID = CONNECTION_ID()",
+                                )
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                                if let Some(port) = host
+                                    .as_deref()
+                                    .and_then(|h| h.rsplit_once(':'))
+                                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                                {
+                                    let set = crate::nodelay::set_for(port, server_port);
+                                    tracing::trace!(port, set, "database sink: TCP_NODELAY");
+                                }
+                                Ok(())
+                            })
                         })
-                    })
-                    .connect_with(o.disable_statement_logging())
-                    .await?,
-            ),
+                        .connect_with(o.disable_statement_logging())
+                        .await?,
+                )
+            }
         })
     }
 

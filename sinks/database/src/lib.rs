@@ -4,8 +4,9 @@
 //! * [`DatabaseSink`] implements the SDK's [`Sink`]; [`sink_table`] is its ABI v1 table, which
 //!   calpump links in and the `calpump-sink-database-plugin` cdylib exports unchanged.
 //! * [`Config`] is the `[sinks.NAME]` table; [`CONFIG_SCHEMA`] its JSON Schema.
-//! * The schema is in `migrations/<dialect>/`, applied on start ([`migrate`]); the write path is
-//!   in [`write`] (module docs explain the transaction); `README.md` documents the tables.
+//! * The schema is in `migrations/<dialect>/`, applied on start (`src/migrate.rs`); the write
+//!   path is in `src/write.rs` (its docs explain the transaction); `README.md` documents the
+//!   tables and a query example.
 //!
 //! The sink owns a small multi-threaded tokio runtime, made in `create` and shut down when the
 //! instance is dropped: the host's runtime never crosses the plugin boundary, and the host may
@@ -15,6 +16,7 @@ mod config;
 mod db;
 mod dialect;
 mod migrate;
+mod nodelay;
 mod read;
 mod validate;
 mod write;
@@ -32,6 +34,12 @@ pub use dialect::Dialect;
 pub use migrate::latest_version;
 pub use read::StoredRow;
 pub use validate::{MAX_JSON_BYTES, MAX_TEXT_BYTES};
+
+/// Whether `TCP_NODELAY` is set on this process's TCP socket with these local and peer ports
+/// (`None`: no such socket). For tests of the sqlx 0.9.0 workaround in `src/nodelay.rs`.
+#[cfg(target_os = "linux")]
+#[doc(hidden)]
+pub use nodelay::is_set_for as tcp_nodelay_is_set;
 
 use db::{ErrorClass, Pool, classify, describe};
 use dialect::Names;

@@ -318,3 +318,40 @@ fn readme_room_query_postgres() {
 fn readme_room_query_mariadb() {
     readme_query(Engine::MariaDb);
 }
+
+/// sqlx 0.9.0 no longer sets TCP_NODELAY (sqlx#4335); the sink does, or every multi-row
+/// statement waits ~40 ms for a delayed ACK (see `src/nodelay.rs`).
+#[test]
+fn server_connections_have_tcp_nodelay() {
+    for engine in [Engine::Postgres, Engine::MariaDb] {
+        let h = DbHarness::new(engine, json!({}));
+        let sink = DatabaseSink::create(h.config.clone()).expect("create");
+        sink.flush().expect("a live connection");
+        let url = url::Url::parse(h.config["url"].as_str().expect("url")).expect("url");
+        let db = url.path().trim_start_matches('/').to_string();
+        let server_port = url.port().expect("port");
+        let ports = match engine {
+            Engine::Postgres => h.query_strings(&format!(
+                "SELECT client_port::text FROM pg_stat_activity WHERE datname = '{db}' \
+                 AND application_name = 'calpump-sink-database' AND client_port IS NOT NULL"
+            )),
+            _ => h
+                .query_strings(&format!(
+                    "SELECT HOST FROM information_schema.PROCESSLIST WHERE DB = '{db}' \
+                     AND ID <> CONNECTION_ID()"
+                ))
+                .into_iter()
+                .filter_map(|host| host.rsplit_once(':').map(|(_, p)| p.to_string()))
+                .collect(),
+        };
+        assert!(!ports.is_empty(), "{engine:?}: no sink connections seen");
+        for port in ports {
+            let port: u16 = port.parse().expect("port");
+            assert_eq!(
+                calpump_sink_database::tcp_nodelay_is_set(port, server_port),
+                Some(true),
+                "{engine:?}: connection from port {port}"
+            );
+        }
+    }
+}

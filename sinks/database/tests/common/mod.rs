@@ -295,6 +295,40 @@ impl DbHarness {
         })
     }
 
+    /// Runs a query returning one text column on a connection of its own.
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        let url = self.db.url.clone();
+        let engine = self.db.engine;
+        let sql = sql.to_string();
+        runtime().block_on(async move {
+            match engine {
+                Engine::Sqlite => {
+                    let mut c = sqlx::SqliteConnection::connect(&url)
+                        .await
+                        .expect("connect");
+                    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("query")
+                }
+                Engine::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+                    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("query")
+                }
+                Engine::MariaDb => {
+                    let mut c = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+                    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("query")
+                }
+            }
+        })
+    }
+
     /// Runs a statement on a connection of its own.
     pub fn execute(&self, sql: &str) {
         let url = self.db.url.clone();
