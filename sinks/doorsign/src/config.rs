@@ -100,8 +100,10 @@ impl fmt::Debug for MqttConfig {
     }
 }
 
-/// One OpenEPaperLink tag: its MAC, optionally with the image size to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One OpenEPaperLink tag: its MAC, optionally with the image size to send. Deserialized by
+/// hand (not as an untagged enum) so that an unknown key in the table form is refused by name
+/// and a wrong type says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum TagTarget {
     Mac(String),
@@ -111,6 +113,44 @@ pub enum TagTarget {
         #[serde(default)]
         size: Option<String>,
     },
+}
+
+/// The table form of [`TagTarget`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagTable {
+    mac: String,
+    #[serde(default)]
+    size: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for TagTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expect;
+        impl<'de> serde::de::Visitor<'de> for Expect {
+            type Value = TagTarget;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a tag MAC (\"0000021EB5AC3B12\") or a table { mac = \"…\", size = \"400x300\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, mac: &str) -> Result<TagTarget, E> {
+                Ok(TagTarget::Mac(mac.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TagTarget, A::Error> {
+                let table =
+                    TagTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(TagTarget::Detailed {
+                    mac: table.mac,
+                    size: table.size,
+                })
+            }
+        }
+        deserializer.deserialize_any(Expect)
+    }
 }
 
 impl TagTarget {
@@ -727,6 +767,24 @@ mod tests {
             (
                 json!({"out_dir": "x", "openepaperlink": {"url": "http://ap", "tags": {"room@x": "0000021EB5AC3B12"}}}),
                 "`openepaperlink`",
+            ),
+            // The table form of a tag refuses unknown keys by name …
+            (
+                json!({"out_dir": "x", "png": [{"width": 400, "height": 300}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": {"mac": "0000021EB5AC3B12", "sise": "400x300"}}}}),
+                "unknown field `sise`, expected `mac` or `size`",
+            ),
+            (
+                json!({"out_dir": "x", "png": [{"width": 400, "height": 300}], "openepaperlink": {"url": "http://ap", "tags": {"room@x": {"size": "400x300"}}}}),
+                "missing field `mac`",
+            ),
+            // … and a wrong type says what a tag is.
+            (
+                json!({"out_dir": "x", "png": [{"width": 400, "height": 300}], "openepaperlink": {"url": "http://ap", "tags": {"x": 42}}}),
+                "`openepaperlink.tags.x`: invalid type: integer `42`, expected a tag MAC",
+            ),
+            (
+                json!({"out_dir": "x", "png": [{"width": 400, "height": 300}], "openepaperlink": {"url": "http://ap", "tags": {"x": ["0000021EB5AC3B12"]}}}),
+                "expected a tag MAC (\"0000021EB5AC3B12\") or a table",
             ),
             (
                 json!({"out_dir": "x", "fonts": ["/etc/passwd"]}),
