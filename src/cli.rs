@@ -55,6 +55,12 @@ pub enum Command {
     Sync(SyncArgs),
     /// Run the daemon: sync each route on its interval, serve door signs, /status and /metrics.
     Run,
+    /// Connection profiles: list them, test one step by step, add one.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// The mailboxes a profile can see — room lists, rooms, the routes' mailboxes — with their
+    /// calendars and item counts, or why a mailbox can't be read.
+    Mailboxes(MailboxesArgs),
     /// Run the built-in Exchange simulator (EWS, Graph, OAuth2 on loopback) until Ctrl-C.
     Simulator(SimulatorArgs),
     /// Print a shell completion script.
@@ -123,4 +129,132 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// The profiles: backend, endpoint, sign-in, secret expiry (days left).
+    List(ProfileListArgs),
+    /// Run a profile's connection step by step (configuration, DNS/TLS, Autodiscover, token or
+    /// handshake, first call, mailbox access, permissions) and explain every failure. Exit 0
+    /// only when no step failed.
+    Test(ProfileTestArgs),
+    /// Add a profile: a walk-through on a terminal, or the same with flags for scripts. Stores
+    /// secrets encrypted, tests the connection and writes the profile into the configuration
+    /// without touching the rest of it.
+    Add(Box<ProfileAddArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileListArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileTestArgs {
+    /// The profile (`[profiles.NAME]`).
+    pub name: String,
+    /// The mailbox to read in the mailbox-access step. Default: the profile's `probe_mailbox`,
+    /// else the first mailbox of the first route using the profile.
+    #[arg(long, visible_alias = "mailbox", value_name = "ADDRESS")]
+    pub probe: Option<String>,
+    /// Print the steps as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// On a permission failure (consent, roles, impersonation, scope), retry with back-off for
+    /// up to 15 minutes: such changes take minutes to reach Exchange.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long `--wait` keeps trying (tests shorten it).
+    #[arg(long, hide = true, env = "CALPUMP_WAIT_LIMIT", default_value = "15m")]
+    pub wait_limit: String,
+    /// The first pause of `--wait` (doubles up to 2 minutes).
+    #[arg(long, hide = true, env = "CALPUMP_WAIT_FIRST", default_value = "15s")]
+    pub wait_first: String,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ProfileAddArgs {
+    /// The profile's name (`[profiles.NAME]`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `graph`, or `ews` (with `--auth ntlm|basic` for Exchange on-premises, `--auth oauth` for
+    /// Exchange Online).
+    #[arg(long, value_parser = ["graph", "ews"])]
+    pub backend: Option<String>,
+    /// Replace a profile of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Write the profile without testing the connection.
+    #[arg(long)]
+    pub no_test: bool,
+    /// Entra ID tenant: its primary domain or directory (tenant) id.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The app registration's Application (client) ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Read the secret (client secret, or the password) from standard input; it is stored
+    /// encrypted with the key file.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Instead: store a reference to this environment variable holding the secret.
+    #[arg(long, value_name = "VAR", conflicts_with = "secret_stdin")]
+    pub secret_env: Option<String>,
+    /// Client credentials with a certificate: the PEM certificate uploaded to the app.
+    #[arg(long, value_name = "PATH")]
+    pub certificate: Option<String>,
+    /// … and its PEM private key file.
+    #[arg(long, value_name = "PATH")]
+    pub private_key: Option<String>,
+    /// When the secret or password expires (YYYY-MM-DD); calpump warns 30 days ahead.
+    #[arg(long, value_name = "DATE")]
+    pub secret_expires: Option<String>,
+    /// Sign-in host (national clouds, the simulator). Default https://login.microsoftonline.com.
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+    /// Graph base URL. Default https://graph.microsoft.com/v1.0.
+    #[arg(long, value_name = "URL")]
+    pub graph_url: Option<String>,
+    /// EWS: the endpoint, https://host/EWS/Exchange.asmx (default for `--auth oauth`: Exchange
+    /// Online's).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// EWS: instead of `--url`, the e-mail address to run Autodiscover for.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "url")]
+    pub autodiscover: Option<String>,
+    /// EWS with `--autodiscover`: an Autodiscover endpoint to try first.
+    #[arg(long, value_name = "URL")]
+    pub autodiscover_url: Option<String>,
+    /// EWS: `ntlm` or `basic` (Exchange on-premises), `oauth` (Exchange Online).
+    #[arg(long, value_parser = ["ntlm", "basic", "oauth"])]
+    pub auth: Option<String>,
+    /// EWS: the service account (`DOMAIN\\user` or UPN); with `--auth oauth` it selects the
+    /// password grant.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// EWS on-premises: use ExchangeImpersonation (`--impersonation true|false`, default true).
+    #[arg(long, value_name = "BOOL")]
+    pub impersonation: Option<bool>,
+    /// The mailbox `profile test` reads.
+    #[arg(long, value_name = "ADDRESS")]
+    pub probe_mailbox: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MailboxesArgs {
+    /// The profile.
+    pub profile: String,
+    /// Show only mailboxes (and room lists) whose name or address contains this text
+    /// (case-insensitive).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Mailboxes read at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
 }

@@ -5,6 +5,8 @@ mod backends;
 mod cli;
 mod commands;
 mod error;
+mod expiry;
+mod i18n;
 mod logging;
 mod setup;
 mod sinks;

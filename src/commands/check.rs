@@ -85,6 +85,28 @@ pub fn issues(config: &Config, mut issues: Vec<ConfigIssue>) -> Vec<ConfigIssue>
             )),
         }
     }
+    // Secret and certificate expiry (30 days ahead a warning, then an error), in case a
+    // backend's own check did not report it.
+    for item in crate::expiry::of_config(config) {
+        let Some(d) = &item.diagnostic else { continue };
+        let at = format!("profiles.{}", item.profile);
+        let reported = issues
+            .iter()
+            .any(|i| i.path.starts_with(&at) && i.message.contains(d.code()));
+        if !reported {
+            let key = if item.what.starts_with("certificate") {
+                "certificate"
+            } else {
+                "secret_expires"
+            };
+            let message = format!("[{}] {}", d.code(), d.detail());
+            issues.push(if item.status() == "expired" {
+                ConfigIssue::error(format!("{at}.{key}"), message)
+            } else {
+                ConfigIssue::warning(format!("{at}.{key}"), message)
+            });
+        }
+    }
     for issue in &mut issues {
         if issue.location.is_none() {
             issue.location = config.locate(&issue.path);
@@ -112,6 +134,13 @@ pub fn run(global: &Global, args: &CheckArgs) -> Result<ExitCode> {
             "errors": errors,
             "warnings": warnings,
             "issues": all,
+            "secret_expiry": crate::expiry::of_config(&config).iter().map(|s| serde_json::json!({
+                "profile": s.profile,
+                "what": s.what,
+                "expires": s.expires,
+                "days_left": s.days_left,
+                "status": s.status(),
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {

@@ -3,7 +3,10 @@
 pub mod check;
 pub mod completions;
 pub mod init;
+pub mod mailboxes;
 pub mod plugins;
+pub mod profile;
+pub mod profile_add;
 pub mod run;
 pub mod secret;
 pub mod simulator;
@@ -11,7 +14,7 @@ pub mod sync;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, SecretCommand};
+use crate::cli::{Cli, Command, ProfileCommand, SecretCommand};
 use crate::error::Result;
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -23,6 +26,10 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Plugins(args) => plugins::run(global, &args),
         Command::Sync(args) => sync::run(global, &args).await,
         Command::Run => run::run(global).await,
+        Command::Profile(ProfileCommand::List(args)) => profile::list(global, &args),
+        Command::Profile(ProfileCommand::Test(args)) => profile::test(global, &args).await,
+        Command::Profile(ProfileCommand::Add(args)) => profile_add::run(global, &args).await,
+        Command::Mailboxes(args) => mailboxes::run(global, &args).await,
         Command::Simulator(args) => simulator::run(&args).await,
         Command::Completions(args) => completions::run(&args),
     }

@@ -43,7 +43,10 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
             .collect(),
         state,
         options: RunOptions::default(),
-        expiry: None,
+        expiry: Some({
+            let config = config.clone();
+            std::sync::Arc::new(move || crate::expiry::of_config(&config))
+        }),
     };
     daemon
         .run(listener, shutdown)
