@@ -82,7 +82,7 @@ pub struct MqttConfig {
     pub password: Option<String>,
     #[serde(default = "yes")]
     pub retain: bool,
-    /// MQTT client id; default `calpump-doorsign-<process id>`.
+    /// MQTT client id; default `calpump-doorsign-<pid>-<instance>-<hash>`, unique per sink.
     #[serde(default)]
     pub client_id: Option<String>,
 }

@@ -94,6 +94,11 @@ impl DoorSign {
         &self.settings.config.out_dir
     }
 
+    /// The MQTT client id this sink connects with (when MQTT is configured).
+    pub fn mqtt_client_id(&self) -> Option<&str> {
+        self.pusher.as_ref().and_then(Pusher::mqtt_client_id)
+    }
+
     /// Pushes still queued or waiting for a retry.
     pub fn pending_pushes(&self) -> usize {
         self.pusher.as_ref().map(Pusher::pending).unwrap_or(0)

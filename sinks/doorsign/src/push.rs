@@ -192,6 +192,27 @@ pub struct Pusher {
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
     book: Arc<Book>,
+    mqtt_client_id: Option<String>,
+}
+
+/// The default MQTT client id: unique per sink instance, so two door-sign sinks in one
+/// process never share one (a broker disconnects the older of two connections with the same
+/// id): `calpump-doorsign-<pid>-<instance>-<hash of out_dir and topic>`.
+fn default_client_id(out_dir: &Path, topic: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static INSTANCE: AtomicU32 = AtomicU32::new(0);
+    let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
+    let mut hasher = Sha256::new();
+    hasher.update(out_dir.to_string_lossy().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(topic.as_bytes());
+    let digest = hasher.finalize();
+    format!(
+        "calpump-doorsign-{}-{instance}-{}",
+        std::process::id(),
+        hex::encode(&digest[..4])
+    )
 }
 
 /// Where the ledger lives under `out_dir`.
@@ -208,7 +229,13 @@ impl Pusher {
             .as_ref()
             .filter(|_| !settings.oepl_tags.is_empty());
         let mqtt_target = match (&config.mqtt, &settings.mqtt) {
-            (Some(cfg), Some(endpoint)) => Some(MqttTarget::new(cfg.clone(), endpoint.clone())?),
+            (Some(cfg), Some(endpoint)) => {
+                let client_id = cfg
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(|| default_client_id(&config.out_dir, &cfg.topic));
+                Some(MqttTarget::new(cfg.clone(), endpoint.clone(), client_id)?)
+            }
             _ => None,
         };
         let oepl_target = match oepl_config {
@@ -230,6 +257,7 @@ impl Pusher {
         let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
         let (oepl_tx, oepl_rx) = mpsc::unbounded_channel();
         let has_mqtt = mqtt_target.is_some();
+        let mqtt_client_id = mqtt_target.as_ref().map(|t| t.client_id.clone());
         let has_oepl = oepl_target.is_some();
         let thread_book = book.clone();
         // The push thread reports its metrics through the host of the instance being created.
@@ -280,7 +308,13 @@ impl Pusher {
             shutdown,
             thread: Some(thread),
             book,
+            mqtt_client_id,
         }))
+    }
+
+    /// The MQTT client id in use, when MQTT is configured.
+    pub fn mqtt_client_id(&self) -> Option<&str> {
+        self.mqtt_client_id.as_deref()
     }
 
     pub fn has(&self, target: TargetKind) -> bool {
@@ -493,7 +527,11 @@ struct MqttTarget {
 }
 
 impl MqttTarget {
-    fn new(config: MqttConfig, endpoint: MqttEndpoint) -> Result<Self, SinkError> {
+    fn new(
+        config: MqttConfig,
+        endpoint: MqttEndpoint,
+        client_id: String,
+    ) -> Result<Self, SinkError> {
         let tls = if endpoint.tls {
             let mut roots = rustls::RootCertStore::empty();
             let native = rustls_native_certs::load_native_certs();
@@ -516,10 +554,6 @@ impl MqttTarget {
         } else {
             None
         };
-        let client_id = config
-            .client_id
-            .clone()
-            .unwrap_or_else(|| format!("calpump-doorsign-{}", std::process::id()));
         Ok(Self {
             config,
             endpoint,
@@ -676,6 +710,17 @@ impl Target for OeplTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_client_ids_differ_per_sink_instance() {
+        let a = default_client_id(Path::new("/srv/signs"), "calpump/doorsign/{room}");
+        let b = default_client_id(Path::new("/srv/lobby"), "calpump/doorsign/{room}");
+        let c = default_client_id(Path::new("/srv/signs"), "calpump/doorsign/{room}");
+        assert!(a.starts_with(&format!("calpump-doorsign-{}-", std::process::id())));
+        assert_ne!(a, b);
+        assert_ne!(a, c, "even the same out_dir and topic twice");
+        assert!(a.len() <= 64, "{a}");
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

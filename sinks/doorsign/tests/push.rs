@@ -579,3 +579,74 @@ fn a_push_pending_at_shutdown_is_sent_after_a_restart_and_only_once() {
         "no duplicate upload"
     );
 }
+
+#[test]
+fn two_doorsign_sinks_in_one_process_use_different_mqtt_client_ids_and_both_deliver() {
+    let rt = runtime();
+    let prefix = format!(
+        "calpump-test/{}-{}-two",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
+    let (live, received) = rt.block_on(subscriber(
+        &format!("{prefix}/#"),
+        &format!("{}-two", std::process::id()),
+    ));
+    let sink = |dir: &std::path::Path, site: &str| {
+        DoorSign::create(config(
+            dir,
+            serde_json::json!({
+                "mqtt": { "url": format!("mqtt://{}:{}", BROKER.0, BROKER.1), "topic": format!("{prefix}/{site}/{{room}}") },
+                "push_retry": { "attempts": 3, "initial_ms": 100, "max_ms": 500 }
+            }),
+        ))
+        .expect("create")
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let (a, b) = (sink(dir_a.path(), "a"), sink(dir_b.path(), "b"));
+    let (id_a, id_b) = (
+        a.mqtt_client_id().expect("id").to_string(),
+        b.mqtt_client_id().expect("id").to_string(),
+    );
+    assert_ne!(id_a, id_b, "the broker would disconnect one of them");
+    // Both publish at the same time, several rounds: every room arrives from both.
+    std::thread::scope(|scope| {
+        for (sink, site) in [(&a, "a"), (&b, "b")] {
+            scope.spawn(move || {
+                for n in 0..5u32 {
+                    let room = format!("room-{n}@contoso.com");
+                    sink.write_batch(batch(
+                        &room,
+                        Some(&format!("Room {site}{n}")),
+                        BatchKind::Snapshot,
+                        vec![event(&room, 1, "Standup", at(9, 0), at(10, 0))],
+                        vec![],
+                    ))
+                    .expect("write");
+                }
+            });
+        }
+    });
+    assert!(a.wait_for_pushes(Duration::from_secs(20)));
+    assert!(b.wait_for_pushes(Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(500));
+    let topics: std::collections::BTreeSet<String> = received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|m| m.0.clone())
+        .collect();
+    assert_eq!(topics.len(), 10, "{topics:?}");
+    rt.block_on(async {
+        for topic in &topics {
+            live.publish(topic.clone(), QoS::AtLeastOnce, true, Vec::<u8>::new())
+                .await
+                .expect("clear");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = live.disconnect().await;
+    });
+}
