@@ -75,6 +75,7 @@ fn main() {
                 event(4, "Launch 🚀 party", "Dan", at(16, 0), at(17, 0)),
             ],
         ),
+        ("unknown", "Raum 3 (never read)", Vec::new()),
     ];
     // The embedded font, then the system's fallback fonts (as the sink does by default).
     let fonts = Fonts::new(&[], calpump_sink_doorsign::text::SYSTEM_FONTS).expect("fonts");
@@ -85,7 +86,7 @@ fn main() {
             name: Some(room),
             events: events.iter().collect(),
             failing_since: None,
-            never_read: false,
+            never_read: *name == "unknown",
         };
         let mut p = project(&input, &rules, at(9, 30));
         p.seal("samples");
