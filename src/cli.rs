@@ -61,10 +61,29 @@ pub enum Command {
     /// The mailboxes a profile can see — room lists, rooms, the routes' mailboxes — with their
     /// calendars and item counts, or why a mailbox can't be read.
     Mailboxes(MailboxesArgs),
+    /// Zero set-up: start the built-in simulator, sync its rooms once into door-sign pages and
+    /// SQLite, and print where they are.
+    Demo(DemoArgs),
     /// Run the built-in Exchange simulator (EWS, Graph, OAuth2 on loopback) until Ctrl-C.
     Simulator(SimulatorArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's configuration, state, door signs and database.
+    #[arg(long, default_value = "calpump-demo")]
+    pub dir: std::path::PathBuf,
+    /// Rooms in the simulated tenant.
+    #[arg(long, default_value_t = 20)]
+    pub rooms: u32,
+    /// Seed of the simulated tenant.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep running afterwards: serve the door signs and /status, sync every minute.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         restore_default_sigpipe();
     }
     let default_filter = match cli.command {
-        cli::Command::Sync(_) | cli::Command::Run => "info",
+        cli::Command::Sync(_) | cli::Command::Run | cli::Command::Demo(_) => "info",
         _ => "warn",
     };
     logging::init(cli.global.log_format, default_filter);

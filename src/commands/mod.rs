@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod demo;
 pub mod init;
 pub mod mailboxes;
 pub mod plugins;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Profile(ProfileCommand::Test(args)) => profile::test(global, &args).await,
         Command::Profile(ProfileCommand::Add(args)) => profile_add::run(global, &args).await,
         Command::Mailboxes(args) => mailboxes::run(global, &args).await,
+        Command::Demo(args) => demo::run(global, &args).await,
         Command::Simulator(args) => simulator::run(&args).await,
         Command::Completions(args) => completions::run(&args),
     }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use calpump_plugin::sdk::counter;
+use calpump_plugin::sdk::HostHandle;
 use calpump_plugin::{Batch, Sink, SinkError, SinkResult};
 
 pub use config::{CONFIG_SCHEMA, Config, ConfigError, DeleteMode, SslMode, redact_url};
@@ -233,6 +233,19 @@ impl Sink for DatabaseSink {
 
     fn write_batch(&self, batch: Batch) -> Result<SinkResult, SinkError> {
         let store = Arc::clone(&self.store);
+        // The batch runs on the sink's own runtime threads: report metrics through this
+        // instance's host explicitly.
+        let host = HostHandle::current();
+        let counter = move |name: &str, labels: &[(&str, &str)], value: f64| {
+            if let Some(host) = host {
+                host.metric(
+                    calpump_plugin::abi::metric_kind::COUNTER,
+                    name,
+                    labels,
+                    value,
+                );
+            }
+        };
         run_on(self.runtime()?, async move {
             let (route, run_id) = (batch.route.clone(), batch.run_id.clone());
             let (result, outcome) =
