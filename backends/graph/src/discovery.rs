@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use calpump_engine::diagnostics::catalogue::graph;
 use calpump_engine::source::{CalendarInfo, MailboxInfo, MailboxKind, RoomList, SourceError};
 use tokio::time::Instant;
 
@@ -165,8 +166,8 @@ impl GraphSource {
             // Without a directory permission (User.Read.All), the mailbox's calendar proves
             // it exists and can be read.
             Err(e)
-                if e.code()
-                    == calpump_engine::diagnostics::catalogue::graph::ACCESS_DENIED.code =>
+                if e.code() == graph::AUTHORIZATION_REQUEST_DENIED.code
+                    || e.code() == graph::ACCESS_DENIED.code =>
             {
                 let url = self.client.absolute(&GraphClient::relative(
                     &["users", &address, "calendar"],

@@ -100,9 +100,13 @@ impl Failure<'_> {
             {
                 (&graph::ODATA_DISABLED, false)
             }
+            403 if code == "authorization_requestdenied" => {
+                (&graph::AUTHORIZATION_REQUEST_DENIED, false)
+            }
             403 => (&graph::ACCESS_DENIED, false),
             404 => (&graph::NOT_FOUND, false),
             _ if code == "erroraccessdenied" => (&graph::ACCESS_DENIED, false),
+            400 => (&graph::BAD_REQUEST, false),
             _ => (&graph::OTHER, false),
         }
     }
@@ -256,7 +260,7 @@ mod tests {
         );
         assert!(is_sync_state_gone(&gone400));
         let other = item(400, json!({"error":{"code":"BadRequest","message":"nope"}}));
-        assert_eq!(other.code(), "graph.Other");
+        assert_eq!(other.code(), "graph.BadRequest");
         assert!(!other.retryable);
         let unauth = item(
             401,

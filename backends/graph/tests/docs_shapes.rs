@@ -280,7 +280,7 @@ fn batch_answers_by_id_with_their_own_status() {
         "the request id is kept"
     );
     let e3 = from_batch_item("tasks", 403, &by_id["3"].headers, &by_id["3"].body);
-    assert_eq!(e3.code(), "graph.ErrorAccessDenied");
+    assert_eq!(e3.code(), "graph.AuthorizationRequestDenied");
     assert!(
         e3.diagnostic
             .detail()
