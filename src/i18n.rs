@@ -32,7 +32,7 @@ pub fn first_sentence(text: &str) -> &str {
     for (i, c) in text.char_indices() {
         match c {
             '`' => in_code = !in_code,
-            '.' | ':' | ';' if !in_code => {
+            '.' if !in_code => {
                 let rest = &text[i + 1..];
                 if rest.is_empty() || rest.starts_with(' ') {
                     return &text[..=i];
