@@ -62,6 +62,8 @@ struct Asker<'a> {
     missing: Vec<&'static str>,
     resolver: SecretResolver,
     stdin_secret_used: bool,
+    /// A route using the profile's name names a mailbox (the default probe mailbox).
+    route_mailbox: bool,
 }
 
 type Validator = fn(&str, Lang) -> std::result::Result<(), String>;
@@ -498,6 +500,8 @@ fn expiry_answer(
 
 fn probe_answer(ask: &mut Asker<'_>, table: &mut Table, required: bool) -> Result<()> {
     let lang = ask.lang;
+    // A route's first mailbox serves as the probe mailbox when none is given.
+    let required = required && !ask.route_mailbox;
     if let Some(p) = ask.text(
         ask.args.probe_mailbox.as_deref(),
         "--probe-mailbox",
@@ -836,6 +840,7 @@ pub async fn run(global: &Global, args: &ProfileAddArgs) -> Result<ExitCode> {
         missing: Vec::new(),
         resolver: config.secret_resolver(),
         stdin_secret_used: false,
+        route_mailbox: false,
     };
     if interactive {
         eprintln!(
@@ -869,6 +874,10 @@ pub async fn run(global: &Global, args: &ProfileAddArgs) -> Result<ExitCode> {
             profile_name,
         )?
         .unwrap_or_default();
+    ask.route_mailbox = config
+        .routes
+        .iter()
+        .any(|r| r.profile == name && !r.mailboxes.is_empty());
     if !name.is_empty() && config.profiles.contains_key(&name) && !args.force {
         let replace = interactive
             && ask.confirm(
