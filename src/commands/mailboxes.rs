@@ -194,8 +194,8 @@ where
 
 pub async fn run(global: &Global, args: &MailboxesArgs) -> Result<ExitCode> {
     let lang = Lang::detect(global.lang.as_deref());
-    let config = super::profile::read_config(&global.config)?;
-    let factory = super::profile::factory_of(&config, &args.profile)?;
+    let config = super::profile::read_config(&global.config, lang)?;
+    let factory = super::profile::factory_of(&config, &args.profile, lang)?;
     let settings = &config.profiles[&args.profile].settings;
     let resolver = config.secret_resolver();
     let ctx = calpump_engine::source::ProfileContext {

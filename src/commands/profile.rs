@@ -24,12 +24,19 @@ use crate::i18n::{self, tr};
 
 /// Reads the configuration for the profile commands: the whole file must parse, but problems
 /// in other sections (a route, a sink) do not stop testing or listing a profile.
-pub fn read_config(path: &std::path::Path) -> Result<Config> {
+pub fn read_config(path: &std::path::Path, lang: Lang) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            CliError::usage(format!(
-                "no configuration at {}: write one with `calpump init` or pass --config",
-                path.display()
+            CliError::usage(tr!(
+                lang,
+                format!(
+                    "no configuration at {}: write one with `calpump init` or pass --config",
+                    path.display()
+                ),
+                format!(
+                    "keine Konfiguration unter {}: eine mit `calpump init` anlegen oder --config angeben",
+                    path.display()
+                )
             ))
         } else {
             CliError::usage(
@@ -49,16 +56,23 @@ pub fn read_config(path: &std::path::Path) -> Result<Config> {
 }
 
 /// The profile's factory, or a usage error naming the known profiles or backends.
-pub fn factory_of(config: &Config, name: &str) -> Result<Arc<dyn SourceFactory>> {
+pub fn factory_of(config: &Config, name: &str, lang: Lang) -> Result<Arc<dyn SourceFactory>> {
     let Some(profile) = config.profiles.get(name) else {
         let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
-        return Err(CliError::usage(format!(
-            "no profile named `{name}` (known: {})",
-            if known.is_empty() {
-                "none — add one with `calpump profile add`".to_string()
-            } else {
-                known.join(", ")
-            }
+        let known = if known.is_empty() {
+            tr!(
+                lang,
+                "none — add one with `calpump profile add`",
+                "keine — eines mit `calpump profile add` anlegen"
+            )
+            .to_string()
+        } else {
+            known.join(", ")
+        };
+        return Err(CliError::usage(tr!(
+            lang,
+            format!("no profile named `{name}` (known: {known})"),
+            format!("kein Profil namens `{name}` (vorhanden: {known})")
         )));
     };
     crate::backends::find(&profile.backend).map_err(|known| {
@@ -175,7 +189,7 @@ fn expiry_text(items: &[calpump_engine::daemon::expiry::SecretExpiry], lang: Lan
 
 pub fn list(global: &Global, args: &ProfileListArgs) -> Result<ExitCode> {
     let lang = Lang::detect(global.lang.as_deref());
-    let config = read_config(&global.config)?;
+    let config = read_config(&global.config, lang)?;
     let mut rows = Vec::new();
     let mut docs = Vec::new();
     for (name, p) in &config.profiles {
@@ -488,8 +502,8 @@ fn minutes(d: Duration, lang: Lang) -> String {
 
 pub async fn test(global: &Global, args: &ProfileTestArgs) -> Result<ExitCode> {
     let lang = Lang::detect(global.lang.as_deref());
-    let config = read_config(&global.config)?;
-    let factory = factory_of(&config, &args.name)?;
+    let config = read_config(&global.config, lang)?;
+    let factory = factory_of(&config, &args.name, lang)?;
     let backend = factory.backend();
     let probe = probe_mailbox(&config, &args.name, args.probe.as_deref());
     let limit = parse_duration(&args.wait_limit, "--wait-limit")?;

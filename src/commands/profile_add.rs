@@ -68,8 +68,12 @@ struct Asker<'a> {
 
 type Validator = fn(&str, Lang) -> std::result::Result<(), String>;
 
-fn cancelled(e: dialoguer::Error) -> CliError {
-    CliError::failure(format!("profile add cancelled: {e}"))
+fn cancelled(e: dialoguer::Error, lang: Lang) -> CliError {
+    CliError::failure(tr!(
+        lang,
+        format!("profile add cancelled, nothing written: {e}"),
+        format!("profile add abgebrochen, nichts geschrieben: {e}")
+    ))
 }
 
 fn not_empty(v: &str, lang: Lang) -> std::result::Result<(), String> {
@@ -194,7 +198,7 @@ impl Asker<'_> {
         if let Some(d) = default {
             input = input.default(d.to_string());
         }
-        let answer = input.interact_text().map_err(cancelled)?;
+        let answer = input.interact_text().map_err(|e| cancelled(e, lang))?;
         Ok(Some(answer.trim().to_string()).filter(|v| !v.is_empty()))
     }
 
@@ -219,7 +223,7 @@ impl Asker<'_> {
             .default(0)
             .interact()
             .map(Some)
-            .map_err(cancelled)
+            .map_err(|e| cancelled(e, self.lang))
     }
 
     fn confirm(&mut self, flag: Option<bool>, prompt: &str, default: bool) -> Result<bool> {
@@ -234,7 +238,7 @@ impl Asker<'_> {
             .default(default)
             .wait_for_newline(true)
             .interact()
-            .map_err(cancelled)
+            .map_err(|e| cancelled(e, self.lang))
     }
 
     /// The secret (client secret or password): `--secret-stdin` (encrypted), `--secret-env`
@@ -245,14 +249,20 @@ impl Asker<'_> {
         }
         let plain = if self.args.secret_stdin {
             if self.stdin_secret_used {
-                return Err(CliError::usage(
+                return Err(CliError::usage(tr!(
+                    self.lang,
                     "--secret-stdin gives one secret; this profile needs a second one",
-                ));
+                    "--secret-stdin liefert ein Geheimnis; dieses Profil braucht ein zweites"
+                )));
             }
             self.stdin_secret_used = true;
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).map_err(|e| {
-                CliError::failure(format!("cannot read the secret from stdin: {e}"))
+                CliError::failure(tr!(
+                    self.lang,
+                    format!("cannot read the secret from stdin: {e}"),
+                    format!("das Geheimnis ist von der Standardeingabe nicht lesbar: {e}")
+                ))
             })?;
             let value = input
                 .strip_suffix("\r\n")
@@ -265,7 +275,7 @@ impl Asker<'_> {
             let value = dialoguer::Password::new()
                 .with_prompt(prompt)
                 .interact()
-                .map_err(cancelled)?;
+                .map_err(|e| cancelled(e, self.lang))?;
             Secret::new(value)
         } else {
             self.missing.push("--secret-stdin or --secret-env");
