@@ -18,6 +18,7 @@
 //! * Shutdown: checked between batches; the batch in flight is finished, nothing uncommitted
 //!   is committed.
 
+mod chunks;
 mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -500,12 +501,16 @@ async fn execute(ctx: &Arc<Ctx>) {
 
     let chunk = ctx.route.source.preferred_chunk().max(1);
     let parallel = (ctx.route.config.concurrency.max(1) / chunk).max(1);
-    let mut pending = items.into_iter().peekable();
+    // A mailbox's calendars stay in one chunk (a move between them is seen whole).
+    let mut pending = chunks::by_mailbox(items, chunk, |w| w.key.mailbox.as_str())
+        .into_iter()
+        .peekable();
     let mut tasks = JoinSet::new();
     loop {
         while tasks.len() < parallel && pending.peek().is_some() && !ctx.stopping() {
-            let work: Vec<WorkItem> = pending.by_ref().take(chunk).collect();
-            tasks.spawn(run_chunk(Arc::clone(ctx), work));
+            if let Some(work) = pending.next() {
+                tasks.spawn(run_chunk(Arc::clone(ctx), work));
+            }
         }
         match tasks.join_next().await {
             Some(Ok(())) => {}
