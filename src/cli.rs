@@ -61,6 +61,11 @@ pub enum Command {
     /// The mailboxes a profile can see — room lists, rooms, the routes' mailboxes — with their
     /// calendars and item counts, or why a mailbox can't be read.
     Mailboxes(MailboxesArgs),
+    /// Move a route to another connection profile — from EWS to Microsoft Graph — without a
+    /// blank door sign or a duplicated row: plan (permissions, scope, on-premises mailboxes),
+    /// verify (both profiles read alike), switch (re-point the route, keep the sinks).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Zero set-up: start the built-in simulator, sync its rooms once into door-sign pages and
     /// SQLite, and print where they are.
     Demo(DemoArgs),
@@ -276,4 +281,75 @@ pub struct MailboxesArgs {
     /// Mailboxes read at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Check that the target profile can read every mailbox of the route — token, permissions
+    /// (Calendars.Read, Place.Read.All for room lists), RBAC for Applications / application
+    /// access policy scope, mailbox in Exchange Online or still on-premises — and print what is
+    /// missing and how to grant it; for on-premises mailboxes, the split into an EWS route and a
+    /// Graph route. Exit 0 only when every mailbox can be read.
+    Plan(MigratePlanArgs),
+    /// Read the route's window through its profile and through the target, compare event by
+    /// event (only in one, fields that differ, per mailbox; representational differences are
+    /// normalised) and print a summary. Writes nothing. Exit 0 only when clean.
+    Verify(MigrateVerifyArgs),
+    /// Re-point the route to the target profile in the configuration (comments and layout
+    /// kept) and give the new backend a fresh start (its next sync reads in full; the sinks
+    /// keep their content and change only what differs). `--back` undoes the last switch.
+    Switch(MigrateSwitchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigratePlanArgs {
+    /// The route (`[[routes]]` name).
+    #[arg(long)]
+    pub route: String,
+    /// The profile the route would move to (a Graph profile). Default: the one
+    /// `--write-profile` writes.
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        required_unless_present = "write_profile"
+    )]
+    pub to: Option<String>,
+    /// First derive a Graph profile named NAME from the route's EWS Office 365 profile (same
+    /// tenant, client id and credential) and write it into the configuration; then plan with it.
+    #[arg(long, value_name = "NAME")]
+    pub write_profile: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateVerifyArgs {
+    /// The route (`[[routes]]` name).
+    #[arg(long)]
+    pub route: String,
+    /// The profile to compare the route's profile with.
+    #[arg(long, value_name = "PROFILE")]
+    pub to: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateSwitchArgs {
+    /// The route (`[[routes]]` name).
+    #[arg(long)]
+    pub route: String,
+    /// The profile the route moves to. With `--back`: default the profile the route had
+    /// before its last switch.
+    #[arg(long, value_name = "PROFILE", required_unless_present = "back")]
+    pub to: Option<String>,
+    /// Undo the route's last switch: back to its previous profile, continuing from that
+    /// backend's cursors (kept by the switch).
+    #[arg(long)]
+    pub back: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

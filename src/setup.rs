@@ -189,6 +189,31 @@ pub async fn routes(
     Ok((runtimes, sinks))
 }
 
+/// The shadow sources of the routes that name a `shadow_profile` (route name → source), for
+/// [`calpump_engine::runner::RunOptions::shadows`]. A shadow profile that cannot be built is
+/// logged and skipped: shadow mode must never stop the route itself.
+pub fn shadow_sources(
+    routes: &[RouteRuntime],
+    config: &Config,
+) -> BTreeMap<String, Arc<dyn Source>> {
+    let mut out = BTreeMap::new();
+    for route in routes {
+        let Some(shadow) = &route.config.shadow_profile else {
+            continue;
+        };
+        match build_source(config, shadow) {
+            Ok(source) => {
+                out.insert(route.config.name.clone(), source);
+            }
+            Err(e) => tracing::warn!(
+                route = %route.config.name, shadow_profile = %shadow, error = %e,
+                "shadow profile not usable; the route runs without its shadow comparison"
+            ),
+        }
+    }
+    out
+}
+
 /// Sets a shutdown trigger on SIGINT and SIGTERM.
 pub fn shutdown_on_signals() -> calpump_engine::shutdown::Shutdown {
     let (trigger, shutdown) = calpump_engine::shutdown::channel();

@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod diagnostics;
 pub mod metrics;
+pub mod migrate;
 pub mod plugin_host;
 pub mod runner;
 pub mod secret;

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod demo;
 pub mod init;
 pub mod mailboxes;
+pub mod migrate;
 pub mod plugins;
 pub mod profile;
 pub mod profile_add;
@@ -15,7 +16,7 @@ pub mod sync;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ProfileCommand, SecretCommand};
+use crate::cli::{Cli, Command, MigrateCommand, ProfileCommand, SecretCommand};
 use crate::error::Result;
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -31,6 +32,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Profile(ProfileCommand::Test(args)) => profile::test(global, &args).await,
         Command::Profile(ProfileCommand::Add(args)) => profile_add::run(global, &args).await,
         Command::Mailboxes(args) => mailboxes::run(global, &args).await,
+        Command::Migrate(MigrateCommand::Plan(args)) => migrate::plan(global, &args).await,
+        Command::Migrate(MigrateCommand::Verify(args)) => migrate::verify(global, &args).await,
+        Command::Migrate(MigrateCommand::Switch(args)) => migrate::switch(global, &args).await,
         Command::Demo(args) => demo::run(global, &args).await,
         Command::Simulator(args) => simulator::run(&args).await,
         Command::Completions(args) => completions::run(&args),

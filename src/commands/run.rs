@@ -30,7 +30,6 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
     }
     let shutdown = crate::setup::shutdown_on_signals();
     let daemon = Daemon {
-        routes,
         sinks: sinks
             .into_iter()
             .map(|(name, handle)| {
@@ -42,7 +41,11 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
             })
             .collect(),
         state,
-        options: RunOptions::default(),
+        options: RunOptions {
+            shadows: crate::setup::shadow_sources(&routes, &config),
+            ..RunOptions::default()
+        },
+        routes,
         expiry: Some({
             let config = config.clone();
             std::sync::Arc::new(move || crate::expiry::of_config(&config))

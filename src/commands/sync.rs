@@ -75,6 +75,7 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<ExitCode> {
         None => Arc::new(Lines::default()),
     };
     let options = RunOptions {
+        shadows: crate::setup::shadow_sources(&routes, &config),
         full: args.full,
         accept_empty: args.accept_empty,
         shutdown,
@@ -123,6 +124,23 @@ fn print_report(report: &RunReport, lang: Lang) {
         );
         for error in &route.errors {
             println!("  {}", error.render(lang).replace('\n', "\n  "));
+        }
+        if let Some(shadow) = &route.shadow {
+            let s = &shadow.summary;
+            println!(
+                "  shadow {} ({}): {} — {} differences ({} only in {}, {} only in the shadow, {} changed), unreadable {} / {}, {} rewrites",
+                shadow.profile.as_deref().unwrap_or("?"),
+                shadow.backend,
+                if shadow.clean { "clean" } else { "NOT clean" },
+                shadow.differences,
+                s.only_in_current,
+                route.backend,
+                s.only_in_target,
+                s.changed,
+                s.unreadable_current,
+                s.unreadable_target,
+                s.rewrites
+            );
         }
         for mailbox in &route.mailboxes {
             for d in mailbox.errors.iter().chain(&mailbox.warnings) {

@@ -98,6 +98,86 @@ fn diagnostic(v: &Value) -> String {
     out
 }
 
+/// Shadow mode's rows of a route's table: the last comparison's counts and the mailboxes that
+/// differ.
+fn shadow(body: &mut String, shadow: &Value) {
+    if shadow.is_null() {
+        return;
+    }
+    let last = &shadow["last"];
+    if last.is_null() {
+        let _ = write!(
+            body,
+            "<tr><th>shadow</th><td>{} — not compared yet</td></tr>",
+            text(&shadow["profile"])
+        );
+        return;
+    }
+    let class = if last["clean"].as_bool() == Some(true) {
+        "ok"
+    } else {
+        "warn"
+    };
+    let _ = write!(
+        body,
+        "<tr><th>shadow</th><td class=\"{class}\">{} ({}) · {} differences: {} only in the route's profile, \
+         {} only in the shadow, {} changed · unreadable: {} / {} · {} rewrites · {}</td></tr>",
+        text(&shadow["profile"]),
+        text(&last["backend"]),
+        text(&last["differences"]),
+        text(&last["only_in_profile"]),
+        text(&last["only_in_shadow"]),
+        text(&last["changed"]),
+        text(&last["unreadable_profile"]),
+        text(&last["unreadable_shadow"]),
+        text(&last["rewrites"]),
+        text(&last["compared_at"]),
+    );
+    let empty = Vec::new();
+    for m in last["mailbox_differences"].as_array().unwrap_or(&empty) {
+        let mut what = Vec::new();
+        for (key, label) in [
+            ("only_in_profile", "only in the route's profile"),
+            ("only_in_shadow", "only in the shadow"),
+        ] {
+            for e in m[key].as_array().unwrap_or(&empty) {
+                what.push(format!(
+                    "{label}: {} ({})",
+                    text(&e["subject"]),
+                    text(&e["start"])
+                ));
+            }
+        }
+        for e in m["changed"].as_array().unwrap_or(&empty) {
+            let fields: Vec<String> = e["fields"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}: {} → {}",
+                        text(&f["field"]),
+                        text(&f["current"]),
+                        text(&f["target"])
+                    )
+                })
+                .collect();
+            what.push(format!("{} — {}", text(&e["subject"]), fields.join("; ")));
+        }
+        for key in ["profile_errors", "shadow_errors"] {
+            for d in m[key].as_array().unwrap_or(&empty) {
+                what.push(diagnostic(d));
+            }
+        }
+        let _ = write!(
+            body,
+            "<tr><th>{}</th><td class=\"warn\">{}</td></tr>",
+            text(&m["mailbox"]),
+            what.join("<br>")
+        );
+    }
+}
+
 /// The status page, rendered from the same document `/status?format=json` returns.
 pub(crate) fn status(doc: &Value) -> String {
     let mut body = format!(
@@ -165,6 +245,7 @@ pub(crate) fn status(doc: &Value) -> String {
                 diagnostic(error)
             );
         }
+        shadow(&mut body, &route["shadow"]);
         body.push_str("</table>\n<table><tr><th>mailbox</th><th>last success</th><th>failing since</th><th>last error</th><th>warning</th></tr>\n");
         for mb in route["mailboxes"].as_array().unwrap_or(&empty) {
             let _ = writeln!(

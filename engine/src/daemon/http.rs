@@ -61,6 +61,54 @@ async fn metrics() -> Response {
     with_type(metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 }
 
+/// A shadow comparison in `/status`: the counts, and per mailbox that is not clean what
+/// differs (events only in one profile, changed fields, read failures), at most 20 events each.
+fn shadow_json(
+    s: &crate::runner::ShadowReport,
+    describe: &dyn Fn(&str, &str) -> serde_json::Value,
+) -> serde_json::Value {
+    const EVENTS: usize = 20;
+    let errors = |list: &[crate::migrate::CalendarError]| {
+        list.iter()
+            .map(|e| {
+                let mut d = describe(e.diagnostic.code(), e.diagnostic.detail());
+                d["calendar"] = json!(e.calendar);
+                d
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "backend": s.backend,
+        "compared_at": s.compared_at,
+        "seconds": s.seconds,
+        "clean": s.clean,
+        "differences": s.differences,
+        "only_in_profile": s.summary.only_in_current,
+        "only_in_shadow": s.summary.only_in_target,
+        "changed": s.summary.changed,
+        "rewrites": s.summary.rewrites,
+        "mailboxes_compared": s.summary.compared,
+        "mailboxes": s.summary.mailboxes,
+        "unreadable_profile": s.summary.unreadable_current,
+        "unreadable_shadow": s.summary.unreadable_target,
+        "events_profile": s.summary.current_events,
+        "events_shadow": s.summary.target_events,
+        "interrupted": s.interrupted,
+        "route_errors": s.route_errors.iter().map(|d| describe(d.code(), d.detail())).collect::<Vec<_>>(),
+        "mailboxes_truncated": s.mailboxes_truncated,
+        "mailbox_differences": s.mailboxes.iter().map(|m| json!({
+            "mailbox": m.mailbox,
+            "name": m.name,
+            "differences": m.differences(),
+            "only_in_profile": m.only_in_current.iter().take(EVENTS).collect::<Vec<_>>(),
+            "only_in_shadow": m.only_in_target.iter().take(EVENTS).collect::<Vec<_>>(),
+            "changed": m.changed.iter().take(EVENTS).collect::<Vec<_>>(),
+            "profile_errors": errors(&m.current_errors),
+            "shadow_errors": errors(&m.target_errors),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The status document, as JSON.
 pub(crate) async fn status_json(app: &App) -> serde_json::Value {
     let board = app.board().clone();
@@ -88,10 +136,19 @@ pub(crate) async fn status_json(app: &App) -> serde_json::Value {
                 "detail": detail,
             })
         };
+        let shadow = route.shadow_profile.as_ref().map(|profile| {
+            let last = entry.last_report.as_ref().and_then(|r| r.shadow.as_ref());
+            json!({
+                "profile": profile,
+                "compared": last.is_some(),
+                "last": last.map(|s| shadow_json(s, &describe)),
+            })
+        });
         routes.push(json!({
             "name": route.name,
             "profile": route.profile,
             "backend": route.backend,
+            "shadow": shadow,
             "interval_seconds": route.interval.as_secs(),
             "sinks": route.sinks,
             "running": entry.running,

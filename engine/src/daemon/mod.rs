@@ -1,7 +1,9 @@
 //! The daemon behind `calpump run`: every route on its interval (with jitter, never overlapping
 //! itself), sink ticks at the earliest wake-up any sink asked for (at least once a minute), and
 //! the HTTP server ([`http`]): `/`, `/healthz`, `/status`, `/metrics` and each sink's `out_dir`
-//! under `/sinks/<sink>/`; secret expiry ([`expiry`]) logged at start and daily, in `/status`
+//! under `/sinks/<sink>/` — a route in shadow mode (`shadow_profile`, compared after each run by
+//! the runner) shows its last comparison in `/status` and as `calpump_shadow_differences{route}`
+//! in `/metrics`; secret expiry ([`expiry`]) logged at start and daily, in `/status`
 //! and as the gauge `calpump_secret_expiry_days`.
 //!
 //! On shutdown (the [`Shutdown`] signal, set by SIGINT/SIGTERM in the binary) no new run
@@ -64,6 +66,8 @@ pub(crate) struct RouteInfo {
     pub name: String,
     pub profile: String,
     pub backend: String,
+    /// The route's `shadow_profile` (shadow mode), if any.
+    pub shadow_profile: Option<String>,
     pub interval: Duration,
     pub sinks: Vec<String>,
 }
@@ -125,6 +129,7 @@ impl Daemon {
                     name: r.config.name.clone(),
                     profile: r.config.profile.clone(),
                     backend: r.source.backend().to_string(),
+                    shadow_profile: r.config.shadow_profile.clone(),
                     interval: r.config.interval,
                     sinks: r.config.sinks.clone(),
                 })

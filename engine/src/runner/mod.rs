@@ -43,7 +43,7 @@ use crate::state::{
     Rejection, RunCounts, RunStatus, StateError, StateStore,
 };
 
-pub use report::{MailboxReport, RouteReport, RunReport};
+pub use report::{MailboxReport, RouteReport, RunReport, ShadowReport};
 
 /// A route ready to run: its configuration, its source and its sinks (in the route's order).
 #[derive(Clone)]
@@ -93,6 +93,11 @@ pub trait RunObserver: Send + Sync {
 /// How to run.
 #[derive(Clone)]
 pub struct RunOptions {
+    /// Shadow sources by route name (a route's `shadow_profile`, built by the caller): after
+    /// the route's run, its window is also read through the shadow and compared with a full
+    /// read through the route's own source ([`crate::migrate::compare_route`]); nothing read
+    /// through the shadow reaches a sink or the state store. See [`ShadowReport`].
+    pub shadows: BTreeMap<String, Arc<dyn Source>>,
     /// Ignore stored cursors (full re-read).
     pub full: bool,
     /// Apply a calendar that reads empty even where it held events.
@@ -107,6 +112,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
+            shadows: BTreeMap::new(),
             full: false,
             accept_empty: false,
             retry: RetryPolicy::default(),
@@ -433,7 +439,14 @@ pub async fn run_route(
         deletes = counts.deletes, rejected = counts.rejected, errors = counts.errors,
         seconds = clock.elapsed().as_secs_f64(), "sync finished"
     );
+    let shadow = match opts.shadows.get(&name) {
+        Some(shadow) if !opts.shutdown.is_triggered() => {
+            Some(shadow_compare(route, shadow, window, opts).await)
+        }
+        _ => None,
+    };
     RouteReport {
+        shadow,
         route: name,
         run_id,
         backend: route.source.backend().to_string(),
@@ -444,6 +457,94 @@ pub async fn run_route(
         window,
         mailboxes,
         errors: route_errors,
+    }
+}
+
+/// At most this many mailboxes with differences are kept in a [`ShadowReport`].
+const SHADOW_MAILBOXES_KEPT: usize = 50;
+
+/// Shadow mode: the route's window read through its own source and through the shadow, both in
+/// full and without writing anything, compared as `calpump migrate verify` compares; the
+/// counts go to the metrics (`calpump_shadow_differences{route}` …) and the log.
+async fn shadow_compare(
+    route: &RouteRuntime,
+    shadow: &Arc<dyn Source>,
+    window: Window,
+    opts: &RunOptions,
+) -> ShadowReport {
+    let name = route.config.name.as_str();
+    let clock = Instant::now();
+    let compared_at = Utc::now();
+    let cmp = crate::migrate::compare_route(
+        &route.source,
+        shadow,
+        &route.config,
+        window,
+        &crate::migrate::CompareOptions {
+            concurrency: route.config.concurrency,
+            keep_clean: false,
+            shutdown: opts.shutdown.clone(),
+            ..crate::migrate::CompareOptions::default()
+        },
+    )
+    .await;
+    let s = cmp.summary;
+    let metrics = crate::metrics::global();
+    metrics.gauge_set(
+        "calpump_shadow_differences",
+        "Events the route's shadow profile reads differently (only in one profile, or with fields that differ), at the last comparison.",
+        &[("route", name)],
+        s.differences() as f64,
+    );
+    metrics.gauge_set(
+        "calpump_shadow_unreadable_mailboxes",
+        "Mailboxes the route's profile or its shadow profile could not read, at the last comparison.",
+        &[("route", name)],
+        (s.unreadable_current + s.unreadable_target) as f64,
+    );
+    metrics.gauge_set(
+        "calpump_shadow_rewrites",
+        "Events equal through both profiles whose content hash still differs (a switch rewrites them once), at the last comparison.",
+        &[("route", name)],
+        s.rewrites as f64,
+    );
+    metrics.inc(
+        "calpump_shadow_comparisons_total",
+        "Shadow comparisons of a route.",
+        &[("route", name)],
+    );
+    let clean = s.clean() && cmp.route_errors.is_empty();
+    if clean {
+        tracing::info!(
+            route = %name, shadow = shadow.backend(), mailboxes = s.mailboxes,
+            events = s.current_events, rewrites = s.rewrites,
+            seconds = clock.elapsed().as_secs_f64(), "shadow comparison clean"
+        );
+    } else {
+        tracing::warn!(
+            route = %name, shadow = shadow.backend(), code = catalogue::migrate::SHADOW_DIFFERENCES.code,
+            mailboxes = s.mailboxes, differences = s.differences(),
+            only_in_route_profile = s.only_in_current, only_in_shadow = s.only_in_target,
+            changed = s.changed, unreadable_route_profile = s.unreadable_current,
+            unreadable_shadow = s.unreadable_target, rewrites = s.rewrites,
+            seconds = clock.elapsed().as_secs_f64(), "shadow comparison found differences"
+        );
+    }
+    let mut mailboxes = cmp.mailboxes;
+    let truncated = mailboxes.len() > SHADOW_MAILBOXES_KEPT;
+    mailboxes.truncate(SHADOW_MAILBOXES_KEPT);
+    ShadowReport {
+        profile: route.config.shadow_profile.clone(),
+        backend: shadow.backend().to_string(),
+        compared_at,
+        seconds: clock.elapsed().as_secs_f64(),
+        clean,
+        differences: s.differences(),
+        summary: s,
+        route_errors: cmp.route_errors,
+        mailboxes,
+        mailboxes_truncated: truncated,
+        interrupted: cmp.interrupted,
     }
 }
 

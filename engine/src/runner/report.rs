@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::diagnostics::Diagnostic;
+use crate::migrate::{MailboxComparison, Summary};
 use crate::state::{RunCounts, RunStatus};
 
 /// The report of one `calpump sync` (every route run once).
@@ -34,6 +35,31 @@ pub struct RouteReport {
     pub mailboxes: Vec<MailboxReport>,
     /// Errors that stopped the route (a fatal sink error, a room list that cannot be read).
     pub errors: Vec<Diagnostic>,
+    /// Shadow mode's comparison after the run (a route with a `shadow_profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowReport>,
+}
+
+/// Shadow mode: the route read through its `shadow_profile` and compared with its own profile.
+/// Never a failure of the run; nothing from the shadow reached a sink or the state store.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowReport {
+    pub profile: Option<String>,
+    pub backend: String,
+    pub compared_at: DateTime<Utc>,
+    pub seconds: f64,
+    /// Every mailbox read through both and nothing differs.
+    pub clean: bool,
+    /// Events only in one profile plus events whose fields differ.
+    pub differences: usize,
+    pub summary: Summary,
+    /// Room lists the route's profile could not read.
+    pub route_errors: Vec<Diagnostic>,
+    /// Mailboxes that are not clean (the first 50).
+    pub mailboxes: Vec<MailboxComparison>,
+    pub mailboxes_truncated: bool,
+    /// Stopped by shutdown before every mailbox was compared.
+    pub interrupted: bool,
 }
 
 impl RouteReport {

@@ -40,6 +40,7 @@ pub mod entra;
 pub mod ews;
 pub mod general;
 pub mod graph;
+pub mod migrate;
 
 /// Every entry, in catalogue order.
 pub fn all() -> impl Iterator<Item = &'static DiagnosticInfo> {
@@ -48,6 +49,7 @@ pub fn all() -> impl Iterator<Item = &'static DiagnosticInfo> {
         .chain(entra::ALL)
         .chain(ews::ALL)
         .chain(graph::ALL)
+        .chain(migrate::ALL)
         .copied()
 }
 
