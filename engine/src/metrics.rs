@@ -8,23 +8,12 @@
 //! Label values are escaped on output. A name is registered with the kind of its first use; a
 //! later use with another kind is ignored (and logged once at debug level) instead of panicking.
 //!
-//! What the engine records (backends add theirs through [`record_request`] and
-//! [`record_throttle`]):
-//!
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `calpump_syncs_total` | counter | `route`, `status` |
-//! | `calpump_sync_duration_seconds` | histogram | `route` |
-//! | `calpump_events_total` | counter | `route`, `sink`, `outcome` (`upsert`, `delete`, `rejected`) |
-//! | `calpump_errors_total` | counter | `route`, `code` |
-//! | `calpump_calendars_synced_total` | counter | `route`, `kind` (`snapshot`, `delta`) |
-//! | `calpump_mailbox_failing` | gauge | `route`, `mailbox` |
-//! | `calpump_sink_calls_total` | counter | `sink`, `call`, `status` |
-//! | `calpump_sink_call_duration_seconds` | histogram | `sink`, `call` |
-//! | `calpump_requests_total` | counter | `backend`, `operation`, `status` |
-//! | `calpump_request_duration_seconds` | histogram | `backend`, `operation` |
-//! | `calpump_throttled_total` | counter | `backend` |
-//! | `calpump_plugin_<name>` | as reported | the plugin's labels plus `plugin` |
+//! Every metric calpump exposes is described once, in [`METRICS`]: name, kind, labels and
+//! meaning. Registration takes a family's `# HELP` text from there, the metrics reference
+//! (`docs/reference/metrics.md`) is generated from it (`cargo run -p xtask -- docs`), and a test
+//! of the xtask fails when the code emits a `calpump_…` metric the table lacks. Sink plugins'
+//! metrics are exposed as `calpump_plugin_<name>` with a `plugin` label; the built-in sinks'
+//! are in the table under that exposed name.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,13 +33,274 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
-    fn as_str(self) -> &'static str {
+    /// The Prometheus `# TYPE`.
+    pub fn as_str(self) -> &'static str {
         match self {
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
             MetricKind::Histogram => "histogram",
         }
     }
+}
+
+/// One metric calpump exposes, as the reference documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDescriptor {
+    /// The exposed name (for plugin metrics: with the host's `calpump_plugin_` prefix).
+    pub name: &'static str,
+    pub kind: MetricKind,
+    /// Label names, each with what its values are.
+    pub labels: &'static [(&'static str, &'static str)],
+    /// What it measures: the `# HELP` text.
+    pub help: &'static str,
+    /// Which part of calpump records it.
+    pub recorded_by: &'static str,
+    /// The helper of this module that records it (`record_request`), when callers record it
+    /// through one rather than by name.
+    pub via: Option<&'static str>,
+}
+
+/// The prefix the plugin host gives every metric a sink plugin reports.
+pub const PLUGIN_PREFIX: &str = "calpump_plugin_";
+
+/// Every metric calpump exposes.
+pub static METRICS: &[MetricDescriptor] = &[
+    MetricDescriptor {
+        name: "calpump_syncs_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("route", "the route's name"),
+            (
+                "status",
+                "how the run ended: `ok`, `partial` (some mailboxes failed), `failed`, `cancelled`, `interrupted`",
+            ),
+        ],
+        help: "Sync runs of a route, by how they ended.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_sync_duration_seconds",
+        kind: MetricKind::Histogram,
+        labels: &[("route", "the route's name")],
+        help: "Duration of a route's sync run.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_errors_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("route", "the route's name"),
+            (
+                "code",
+                "the diagnostic code (`entra.AADSTS7000222`, `ews.ErrorImpersonateUserDenied`; see the diagnostics reference)",
+            ),
+        ],
+        help: "Errors met by sync runs, by diagnostic code.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_events_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("route", "the route's name"),
+            ("sink", "the sink's name (`[sinks.<name>]`)"),
+            (
+                "outcome",
+                "`upsert`, `delete` (handed to the sink) or `rejected` (the sink refused the item)",
+            ),
+        ],
+        help: "Events handed to sinks, by outcome.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_calendars_synced_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("route", "the route's name"),
+            (
+                "kind",
+                "`snapshot` (the whole window was read) or `delta` (changes since the cursor)",
+            ),
+        ],
+        help: "Calendars committed, by how they were read.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_mailbox_failing",
+        kind: MetricKind::Gauge,
+        labels: &[
+            ("route", "the route's name"),
+            ("mailbox", "the mailbox's address"),
+        ],
+        help: "1 while a mailbox's last attempt failed.",
+        recorded_by: "runner",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_sink_calls_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("sink", "the sink's name"),
+            (
+                "call",
+                "the plugin call: `create`, `write_batch`, `flush`, `tick`",
+            ),
+            (
+                "status",
+                "`ok`, `retryable`, `fatal`, `config` or `timeout` (the call outlived `[plugins] call_timeout`)",
+            ),
+        ],
+        help: "Calls into sink plugins, by sink, call and outcome.",
+        recorded_by: "plugin host",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_sink_call_duration_seconds",
+        kind: MetricKind::Histogram,
+        labels: &[("sink", "the sink's name"), ("call", "the plugin call")],
+        help: "Duration of calls into sink plugins.",
+        recorded_by: "plugin host",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_requests_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("backend", "`ews` or `graph`"),
+            (
+                "operation",
+                "the request (`FindItem`, `calendarView`, `token`)",
+            ),
+            ("status", "the HTTP status or `error`"),
+        ],
+        help: "Requests sent to Exchange, by backend, operation and outcome.",
+        recorded_by: "backends",
+        via: Some("record_request"),
+    },
+    MetricDescriptor {
+        name: "calpump_request_duration_seconds",
+        kind: MetricKind::Histogram,
+        labels: &[
+            ("backend", "`ews` or `graph`"),
+            ("operation", "the request"),
+        ],
+        help: "Duration of requests sent to Exchange.",
+        recorded_by: "backends",
+        via: Some("record_request"),
+    },
+    MetricDescriptor {
+        name: "calpump_throttled_total",
+        kind: MetricKind::Counter,
+        labels: &[("backend", "`ews` or `graph`")],
+        help: "Times the server throttled a request.",
+        recorded_by: "backends",
+        via: Some("record_throttle"),
+    },
+    MetricDescriptor {
+        name: "calpump_shadow_comparisons_total",
+        kind: MetricKind::Counter,
+        labels: &[("route", "the route's name")],
+        help: "Shadow comparisons of a route.",
+        recorded_by: "runner (routes with `shadow_profile`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_shadow_differences",
+        kind: MetricKind::Gauge,
+        labels: &[("route", "the route's name")],
+        help: "Events the route's shadow profile reads differently (only in one profile, or with fields that differ), at the last comparison.",
+        recorded_by: "runner (routes with `shadow_profile`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_shadow_unreadable_mailboxes",
+        kind: MetricKind::Gauge,
+        labels: &[("route", "the route's name")],
+        help: "Mailboxes the route's profile or its shadow profile could not read, at the last comparison.",
+        recorded_by: "runner (routes with `shadow_profile`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_shadow_rewrites",
+        kind: MetricKind::Gauge,
+        labels: &[("route", "the route's name")],
+        help: "Events equal through both profiles whose content hash still differs (a switch rewrites them once), at the last comparison.",
+        recorded_by: "runner (routes with `shadow_profile`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_up",
+        kind: MetricKind::Gauge,
+        labels: &[],
+        help: "1 while the daemon runs.",
+        recorded_by: "daemon (`calpump run`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_secret_expiry_days",
+        kind: MetricKind::Gauge,
+        labels: &[("profile", "the profile's name")],
+        help: "Days until the profile's secret or certificate expires (negative: expired).",
+        recorded_by: "daemon (`calpump run`)",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_plugin_calpump_doorsign_push_total",
+        kind: MetricKind::Counter,
+        labels: &[
+            ("plugin", "`doorsign`"),
+            ("target", "`mqtt` or `openepaperlink`"),
+            (
+                "outcome",
+                "`ok`, `retry` (failed, will be retried), `failed` (failed `push_retry.attempts` times, still retried), `abandoned` (dropped at shutdown)",
+            ),
+        ],
+        help: "Door-sign pushes (MQTT, OpenEPaperLink), by target and outcome.",
+        recorded_by: "doorsign sink",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_plugin_calpump_sink_database_upserted_total",
+        kind: MetricKind::Counter,
+        labels: &[("plugin", "`database`"), ("route", "the route's name")],
+        help: "Rows the database sink inserted or updated.",
+        recorded_by: "database sink",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_plugin_calpump_sink_database_unchanged_total",
+        kind: MetricKind::Counter,
+        labels: &[("plugin", "`database`"), ("route", "the route's name")],
+        help: "Events the database sink skipped because their content hash had not changed.",
+        recorded_by: "database sink",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_plugin_calpump_sink_database_deleted_total",
+        kind: MetricKind::Counter,
+        labels: &[("plugin", "`database`"), ("route", "the route's name")],
+        help: "Rows the database sink deleted (soft or hard), deletes and events gone from a complete snapshot.",
+        recorded_by: "database sink",
+        via: None,
+    },
+    MetricDescriptor {
+        name: "calpump_plugin_calpump_sink_database_rejected_total",
+        kind: MetricKind::Counter,
+        labels: &[("plugin", "`database`"), ("route", "the route's name")],
+        help: "Events the database sink refused (a value it cannot store).",
+        recorded_by: "database sink",
+        via: None,
+    },
+];
+
+/// The descriptor of an exposed metric name.
+pub fn descriptor(name: &str) -> Option<&'static MetricDescriptor> {
+    METRICS.iter().find(|d| d.name == name)
 }
 
 type Labels = Vec<(String, String)>;
@@ -126,7 +376,8 @@ impl Metrics {
             return;
         };
         let family = families.entry(name.clone()).or_insert_with(|| Family {
-            help: help.to_string(),
+            // The table's text wins: one place says what a metric means.
+            help: descriptor(&name).map_or(help, |d| d.help).to_string(),
             kind,
             series: BTreeMap::new(),
         });
@@ -353,8 +604,38 @@ mod tests {
             "negative counter steps are ignored"
         );
         assert_eq!(sanitize_name("9 bad-name"), "_9_bad_name");
+        // A described metric takes its help from the table.
+        assert!(text.contains(&format!(
+            "# HELP calpump_syncs_total {}",
+            descriptor("calpump_syncs_total").expect("described").help
+        )));
         // A name first used as a gauge stays a gauge.
         m.inc("up", "Up.", &[]);
         assert_eq!(m.value("up", &[]), Some(0.5));
+    }
+
+    #[test]
+    fn the_table_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for d in METRICS {
+            assert!(seen.insert(d.name), "{} twice", d.name);
+            assert_eq!(
+                sanitize_name(d.name),
+                d.name,
+                "{} is not a Prometheus name",
+                d.name
+            );
+            assert!(d.name.starts_with("calpump_"), "{}", d.name);
+            match d.kind {
+                MetricKind::Counter => assert!(d.name.ends_with("_total"), "{}", d.name),
+                MetricKind::Histogram => assert!(d.name.ends_with("_seconds"), "{}", d.name),
+                MetricKind::Gauge => assert!(!d.name.ends_with("_total"), "{}", d.name),
+            }
+            assert!(d.help.ends_with('.'), "{}: help is a sentence", d.name);
+            if d.recorded_by.ends_with("sink") {
+                assert!(d.name.starts_with(PLUGIN_PREFIX), "{}", d.name);
+                assert!(d.labels.iter().any(|(l, _)| *l == "plugin"), "{}", d.name);
+            }
+        }
     }
 }

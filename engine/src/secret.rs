@@ -123,6 +123,35 @@ impl<'de> Deserialize<'de> for SecretRef {
     }
 }
 
+/// Schema of a secret reference for the configuration reference: exactly one of `env`, `file`,
+/// `encrypted`, or (discouraged, `check` warns) a plain string.
+impl schemars::JsonSchema for SecretRef {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "title": "secret",
+            "description": "A secret reference: `{ env = \"VAR\" }` (an environment variable), `{ file = \"path\" }` (the file's content, trailing newline trimmed) or `{ encrypted = \"cp1:…\" }` (made by `calpump secret encrypt`, decrypted with `[secrets] key_file`). A plain string works but `calpump check` warns. The value never appears in logs, `--json` output or error texts.",
+            "oneOf": [
+                { "type": "object", "additionalProperties": false, "required": ["env"],
+                  "properties": { "env": { "type": "string", "description": "Name of an environment variable holding the secret." } } },
+                { "type": "object", "additionalProperties": false, "required": ["file"],
+                  "properties": { "file": { "type": "string", "description": "Path of a file holding the secret." } } },
+                { "type": "object", "additionalProperties": false, "required": ["encrypted"],
+                  "properties": { "encrypted": { "type": "string", "pattern": "^cp1:", "description": "Output of `calpump secret encrypt`." } } },
+                { "type": "string", "description": "The secret itself (discouraged)." }
+            ],
+            "examples": [{ "env": "CALPUMP_CLOUD_SECRET" }, { "file": "/etc/calpump/secret" }]
+        })
+    }
+}
+
 impl Serialize for SecretRef {
     /// Serialises the reference, never a plain value (written as `[redacted]`).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

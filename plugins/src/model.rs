@@ -61,6 +61,7 @@ const GOID_CLASS_ID: [u8; 16] = [
 /// Built from the raw bytes; a non-clean `PidLidGlobalObjectId` (which carries an occurrence's
 /// date in bytes 16..20) is cleaned by zeroing those bytes, exactly as Exchange derives the clean
 /// id, so a backend that can only read the non-clean one still produces the same key.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct GlobalObjectId(String);
@@ -173,6 +174,7 @@ pub fn normalize_mailbox(address: &str) -> Result<String, ModelError> {
 }
 
 /// The backend-neutral identity of one event in one mailbox. See the module documentation.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventKey(String);
@@ -222,6 +224,7 @@ impl fmt::Display for EventKey {
 }
 
 /// Which backend read an event, and its ids there. Attributes only — never identity.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SourceIds {
     /// `"ews"` or `"graph"` (or a future backend's name).
@@ -235,6 +238,7 @@ pub struct SourceIds {
 
 /// What kind of calendar item this is. Calendar views never contain series masters, only
 /// their instances.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -249,6 +253,7 @@ pub enum EventKind {
 }
 
 /// Free/busy status as the organizer set it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ShowAs {
@@ -263,6 +268,7 @@ pub enum ShowAs {
 }
 
 /// Privacy level. `Private` and `Confidential` hide subject and organizer on door signs.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
@@ -282,6 +288,7 @@ impl Sensitivity {
     }
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttendeeKind {
@@ -292,6 +299,7 @@ pub enum AttendeeKind {
     Unknown,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseStatus {
@@ -307,19 +315,26 @@ pub enum ResponseStatus {
 }
 
 /// A person or resource: display name and SMTP address, either of which may be missing.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Person {
+    /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// SMTP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
 
+/// An attendee: a person (`name`, `email`) with a kind and a response.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Attendee {
     #[serde(flatten)]
     pub person: Person,
+    /// `required`, `optional` or `resource` (a room or equipment).
     pub kind: AttendeeKind,
+    /// The attendee's response.
     #[serde(default)]
     pub response: ResponseStatus,
 }
@@ -368,6 +383,7 @@ fn truncate_to_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 /// One calendar event (an instance: single event, occurrence or exception) in one mailbox.
 ///
 /// Build it with [`Event::new`]; the identity fields and the key are read-only afterwards.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "EventWire", into = "EventWire")]
 pub struct Event {
@@ -511,45 +527,71 @@ impl Event {
 }
 
 /// The wire form of [`Event`]: flat, with the key spelled out so sinks need not derive it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize)]
 struct EventWire {
+    /// The backend-neutral key: `ev1-` and 32 hex digits, derived from `mailbox`,
+    /// `global_object_id` and `original_start` (a mismatch is refused).
     key: EventKey,
+    /// The mailbox's SMTP address, lower-case.
     mailbox: String,
+    /// Neutral calendar path: `"default"` for the main calendar, else the calendar's name.
     calendar: String,
+    /// Which backend read the event and its ids there (attributes, never identity).
     source: SourceIds,
+    /// The meeting's clean global object id (`PidLidCleanGlobalObjectId`), upper-case hex.
     global_object_id: GlobalObjectId,
+    /// For occurrences and exceptions of a series: the start the series pattern gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     original_start: Option<DateTime<Utc>>,
+    /// For occurrences and exceptions: the key shared by the whole series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     series_key: Option<EventKey>,
+    /// `single`, `occurrence` or `exception`.
     #[serde(default)]
     kind: EventKind,
+    /// iCalendar UID as the backend reports it (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ical_uid: Option<String>,
+    /// The subject (untrusted text: escape it).
     #[serde(default)]
     subject: String,
+    /// The location's display text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
+    /// Who organised the meeting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     organizer: Option<Person>,
+    /// Required, optional and resource attendees.
     #[serde(default)]
     attendees: Vec<Attendee>,
+    /// Start, UTC (for all-day events: the first date at 00:00 UTC).
     start: DateTime<Utc>,
+    /// End, UTC, exclusive (for all-day events: the day after the last date at 00:00 UTC).
     end: DateTime<Utc>,
+    /// IANA zone the organizer scheduled in (`Europe/Berlin`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     time_zone: Option<String>,
+    /// Whether the event covers whole dates (see `start`, `end`).
     #[serde(default)]
     all_day: bool,
+    /// Free/busy status as the organizer set it.
     #[serde(default)]
     show_as: ShowAs,
+    /// Privacy level; `private` and `confidential` hide subject and organizer on public
+    /// displays.
     #[serde(default)]
     sensitivity: Sensitivity,
+    /// The organizer cancelled it (Exchange keeps cancelled occurrences in the calendar).
     #[serde(default)]
     cancelled: bool,
+    /// Teams or other online-meeting join URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     online_meeting_url: Option<String>,
+    /// Outlook categories.
     #[serde(default)]
     categories: Vec<String>,
+    /// When the item was last changed in Exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_modified: Option<DateTime<Utc>>,
 }
@@ -613,9 +655,12 @@ impl From<Event> for EventWire {
 }
 
 /// A half-open time window `[start, end)` in UTC.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Window {
+    /// First instant inside the window.
     pub start: DateTime<Utc>,
+    /// First instant after the window.
     pub end: DateTime<Utc>,
 }
 
@@ -625,6 +670,8 @@ impl Window {
     }
 }
 
+/// How a batch relates to what the sink holds.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchKind {
@@ -636,22 +683,30 @@ pub enum BatchKind {
 }
 
 /// What the engine hands each sink: changes of one calendar of one mailbox.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
+    /// The payload version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// The run this batch belongs to; the same batch re-delivered after a crash gets a new one.
     pub run_id: String,
+    /// The route's name.
     pub route: String,
-    /// The mailbox's SMTP address (lower-case) and, when known, its display name.
+    /// The mailbox's SMTP address (lower-case).
     pub mailbox: String,
+    /// The mailbox's display name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox_name: Option<String>,
     /// Neutral calendar path (see [`Event::calendar`]).
     pub calendar: String,
+    /// `snapshot` or `delta`.
     pub kind: BatchKind,
+    /// The route's window the batch covers.
     pub window: Window,
+    /// Events to insert or update, by key.
     #[serde(default)]
     pub upserts: Vec<Event>,
+    /// Keys of events that are gone.
     #[serde(default)]
     pub deletes: Vec<EventKey>,
     /// For a snapshot: the engine vouches this is the whole window (the empty-calendar guard
@@ -661,15 +716,20 @@ pub struct Batch {
 }
 
 /// One item a sink could not take, and why.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemFailure {
+    /// The event's key.
     pub key: EventKey,
+    /// Why, for the admin.
     pub reason: String,
 }
 
 /// A sink's answer to one batch.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SinkResult {
+    /// The payload version ([`SCHEMA_VERSION`]).
     #[serde(default = "schema_version")]
     pub schema_version: u32,
     /// Keys (upserts and deletes) the sink applied or found unchanged.
@@ -707,14 +767,20 @@ impl SinkResult {
 
 /// How a mailbox's source is doing, as the engine sees it; sent to sinks with each [`Tick`] so a
 /// door sign can show `stale` when its room has not been read for too long.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailboxHealth {
+    /// The route the mailbox belongs to.
     pub route: String,
+    /// The mailbox's SMTP address, lower-case.
     pub mailbox: String,
+    /// Its display name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox_name: Option<String>,
+    /// When it was last read successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<DateTime<Utc>>,
+    /// Since when its reads fail (absent while they succeed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
     /// Diagnostic code of the last failure, e.g. `EWS-ImpersonateUserDenied`.
@@ -723,16 +789,23 @@ pub struct MailboxHealth {
 }
 
 /// The engine's periodic call: the time now and the health of every mailbox the sink serves.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tick {
+    /// The payload version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The engine's time.
     pub now: DateTime<Utc>,
+    /// The health of every mailbox the sink serves.
     #[serde(default)]
     pub mailboxes: Vec<MailboxHealth>,
 }
 
+/// A sink's answer to a [`Tick`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TickResult {
+    /// The next instant the sink wants a tick (a door sign's next meeting boundary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_wakeup: Option<DateTime<Utc>>,
 }

@@ -128,6 +128,30 @@ pub fn check_instant(what: &str, not_after: DateTime<Utc>, now: DateTime<Utc>) -
 
 /// Serde for `secret_expires`: a TOML date (`2027-03-19`), a TOML date-time (its date is
 /// used) or a string `"2027-03-19"`. Use as
+/// A date as the config writes it (`2027-03-19`, a TOML date, or the same as a string). Schema
+/// only: `Option<NaiveDate>` fields read with [`toml_date`] use it through `#[schemars(with)]`.
+pub struct TomlDate;
+
+impl schemars::JsonSchema for TomlDate {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TomlDate".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "title": "date",
+            "type": "string",
+            "format": "date",
+            "description": "A date: a TOML date (`2027-03-19`, unquoted) or the same as a string.",
+            "examples": ["2027-03-19"]
+        })
+    }
+}
+
 /// `#[serde(default, with = "calpump_backend_common::expiry::toml_date")]` on an
 /// `Option<NaiveDate>`.
 pub mod toml_date {

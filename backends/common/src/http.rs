@@ -40,7 +40,7 @@ pub const USER_AGENT: &str = concat!("calpump/", env!("CARGO_PKG_VERSION"));
 
 /// Transport settings of a profile. Backends list these keys in their profile struct (or use
 /// [`HttpSettings::KEYS`] with [`crate::settings::split_table`]).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// How long a TCP + TLS connect may take (`connect_timeout = "10s"`).
@@ -48,9 +48,11 @@ pub struct HttpSettings {
         default = "default_connect_timeout",
         with = "calpump_engine::config::duration"
     )]
+    #[schemars(with = "calpump_engine::config::schema::HumanDuration")]
     pub connect_timeout: Duration,
     /// How long a whole request may take, body included (`timeout = "60s"`).
     #[serde(default = "default_timeout", with = "calpump_engine::config::duration")]
+    #[schemars(with = "calpump_engine::config::schema::HumanDuration")]
     pub timeout: Duration,
     /// Accept plain `http://` to hosts other than loopback (`check` warns).
     #[serde(default)]

@@ -29,6 +29,7 @@ use calpump_engine::diagnostics::catalogue::general;
 use calpump_engine::secret::{SecretRef, SecretResolver};
 use calpump_engine::source::SourceError;
 use chrono::{NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::expiry::{ExpiryStatus, check_date, check_instant};
@@ -37,19 +38,27 @@ use crate::oauth::cert::{CertificateCredential, ClientCertificate, PrivateKey};
 use crate::oauth::{Credential, DEFAULT_AUTHORITY, Grant, TokenConfig, TokenSource};
 
 /// The OAuth2 (Entra ID) settings of a profile.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+///
+/// Exactly one credential: `client_secret` (client credentials with a secret),
+/// `certificate` + `private_key` (client credentials with a certificate), or `username` +
+/// `password` (the password grant, optionally with `client_secret` for a confidential app).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = required_keys)]
 pub struct OAuthSettings {
-    /// Tenant id or primary domain.
+    /// Tenant id or primary domain (`contoso.onmicrosoft.com`).
     #[serde(default)]
+    #[schemars(extend("examples" = ["contoso.onmicrosoft.com"]))]
     pub tenant: String,
     /// The app registration's "Application (client) ID".
     #[serde(default)]
+    #[schemars(extend("examples" = ["11111111-2222-3333-4444-555555555555"]))]
     pub client_id: String,
     /// Client credentials with a secret (or, with `username`, a confidential app's secret).
     #[serde(default)]
     pub client_secret: Option<SecretRef>,
-    /// Client credentials with a certificate: the PEM certificate file …
+    /// Client credentials with a certificate: the PEM certificate file (its public part is
+    /// uploaded to the app registration; its notAfter is warned 30 days ahead) …
     #[serde(default)]
     pub certificate: Option<PathBuf>,
     /// … and its PEM private key (a secret).
@@ -61,15 +70,42 @@ pub struct OAuthSettings {
     /// … and its password.
     #[serde(default)]
     pub password: Option<SecretRef>,
-    /// Sign-in host; default `https://login.microsoftonline.com`.
+    /// Sign-in host: a national cloud's (`https://login.microsoftonline.us`) or the simulator's.
     #[serde(default)]
+    #[schemars(extend("default" = crate::oauth::DEFAULT_AUTHORITY))]
     pub authority: Option<String>,
-    /// Overrides the backend's scope.
+    /// Overrides the backend's scope (Graph: `https://graph.microsoft.com/.default`, EWS:
+    /// `https://outlook.office365.com/.default`); for national clouds.
     #[serde(default)]
     pub scope: Option<String>,
-    /// When the client secret expires (warned 30 days ahead).
+    /// When the client secret expires, as shown in the portal next to the secret (`calpump
+    /// check`, `profile test` and the daemon warn 30 days ahead).
     #[serde(default, with = "crate::expiry::toml_date")]
+    #[schemars(with = "Option<crate::expiry::TomlDate>")]
     pub secret_expires: Option<NaiveDate>,
+}
+
+/// `tenant` and `client_id` deserialise with an empty default (so `check` can name every
+/// missing key at once) but a profile without them is an error: the schema says so.
+fn required_keys(schema: &mut schemars::Schema) {
+    for key in ["tenant", "client_id"] {
+        if let Some(prop) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(key))
+            .and_then(|p| p.as_object_mut())
+        {
+            prop.remove("default");
+        }
+    }
+    let required = schema
+        .ensure_object()
+        .entry("required")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let Some(list) = required.as_array_mut() {
+        for key in ["tenant", "client_id"] {
+            list.push(key.into());
+        }
+    }
 }
 
 /// Splits a profile table: the entries whose keys are in `keys`, and the rest.

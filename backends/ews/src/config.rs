@@ -22,6 +22,7 @@ use calpump_backend_common::settings::{OAuthSettings, split_table};
 use calpump_engine::config::{ConfigIssue, deserialize_value};
 use calpump_engine::secret::{SecretRef, SecretResolver};
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::soap::{DEFAULT_SERVER_VERSION, SERVER_VERSIONS};
@@ -39,30 +40,99 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 /// The profile table minus the HTTP keys ([`HttpSettings::KEYS`]) and `auth`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProfileKeys {
+    /// The EWS endpoint, `https://<mail server>/EWS/Exchange.asmx`. Give `url` or
+    /// `autodiscover`, not both; with `auth.kind = "oauth"` and neither, Exchange Online's
+    /// `https://outlook.office365.com/EWS/Exchange.asmx` is used.
     #[serde(default)]
+    #[schemars(extend("examples" = ["https://mail.contoso.com/EWS/Exchange.asmx"]))]
     url: Option<String>,
+    /// An e-mail address to find the EWS URL for by Autodiscover (usually the service
+    /// account's).
     #[serde(default)]
+    #[schemars(extend("examples" = ["svc-pump@contoso.com"]))]
     autodiscover: Option<String>,
+    /// The Autodiscover endpoint to ask first (`https://autodiscover.contoso.com/autodiscover/autodiscover.xml`),
+    /// when the domain's DNS does not lead to it; needs `autodiscover`.
     #[serde(default)]
     autodiscover_url: Option<String>,
+    /// Read each mailbox as itself (`ExchangeImpersonation`, the role ApplicationImpersonation
+    /// on-premises) instead of through delegate access. Default: `true` for app-only OAuth
+    /// tokens (which can read mailboxes no other way), `false` otherwise.
     #[serde(default)]
     impersonation: Option<bool>,
+    /// The `RequestServerVersion` sent (`Exchange2013_SP1`, `Exchange2016`, `Exchange2019`, …);
+    /// Exchange 2007 and 2010 lack properties calpump reads.
     #[serde(default)]
+    #[schemars(extend("default" = crate::soap::DEFAULT_SERVER_VERSION))]
     server_version: Option<String>,
+    /// EWS requests in flight per server (1–64); Exchange's own EwsMaxConcurrency is 27
+    /// on-premises by default and lower in Exchange Online.
     #[serde(default)]
+    #[schemars(extend("default" = DEFAULT_MAX_CONCURRENCY), range(min = 1, max = 64))]
     max_concurrency: Option<usize>,
+    /// The mailbox `calpump profile test` reads to prove mailbox access; with an app-only
+    /// token also the mailbox room lists and name lookups impersonate.
     #[serde(default)]
+    #[schemars(extend("examples" = ["room-1.01@contoso.com"]))]
     probe_mailbox: Option<String>,
+    /// When the profile's secret (password or client secret) expires; warned 30 days ahead.
+    /// With `auth.kind = "oauth"` it may also sit inside `auth` (not both).
     #[serde(default, with = "calpump_backend_common::expiry::toml_date")]
+    #[schemars(with = "Option<calpump_backend_common::expiry::TomlDate>")]
     secret_expires: Option<NaiveDate>,
+    /// A calendar is read in full (not just its changes) when its last full read is older
+    /// than this, so occurrences sliding into the window are caught. At least `1m`; default
+    /// 6 hours.
     #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<calpump_engine::config::schema::HumanDuration>")]
+    #[schemars(extend("default" = "6h"))]
     reread_interval: Option<Duration>,
-    /// Consumed separately (a table with `kind`).
+    /// How calpump signs in: `{ kind = "basic" | "ntlm", username, password }` or
+    /// `{ kind = "oauth", tenant, client_id, … }` with the OAuth keys.
     #[serde(default)]
+    #[schemars(with = "AuthSchema")]
     auth: Option<toml::Value>,
+}
+
+/// `auth` as the configuration reference shows it (read by hand in [`read_auth`]).
+#[derive(JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[allow(dead_code)]
+enum AuthSchema {
+    /// Basic authentication (on-premises; Exchange Online refuses it): use only over TLS.
+    Basic {
+        /// The service account: `DOMAIN\\user` or its UPN.
+        username: String,
+        /// Its password.
+        password: SecretRef,
+    },
+    /// NTLM (on-premises Exchange, Windows authentication on the EWS virtual directory).
+    Ntlm {
+        /// The service account: `DOMAIN\\user` or its UPN.
+        username: String,
+        /// Its password.
+        password: SecretRef,
+    },
+    /// OAuth2 against Entra ID (Exchange Online): the OAuth keys shared with Graph profiles;
+    /// the scope defaults to `https://outlook.office365.com/.default`.
+    Oauth(OAuthSettings),
+}
+
+/// The JSON Schema of an EWS profile table (without `backend`), for the configuration
+/// reference.
+pub fn profile_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Profile {
+        #[serde(flatten)]
+        keys: ProfileKeys,
+        #[serde(flatten)]
+        http: HttpSettings,
+    }
+    generator.root_schema_for::<Profile>()
 }
 
 mod opt_duration {
@@ -74,6 +144,17 @@ mod opt_duration {
         let text = String::deserialize(d)?;
         let wrapped = serde::de::value::StringDeserializer::<D::Error>::new(text);
         calpump_engine::config::duration::deserialize(wrapped).map(Some)
+    }
+
+    /// For the schema's default (`None` is absent).
+    pub fn serialize<S: serde::Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => calpump_engine::config::duration::serialize(d, serializer),
+            None => serializer.serialize_none(),
+        }
     }
 }
 
@@ -451,6 +532,42 @@ mod tests {
             .filter(|i| i.is_error())
             .map(|i| format!("{}: {}", i.path, i.message))
             .collect()
+    }
+
+    #[test]
+    fn the_schema_lists_the_keys_read_accepts() {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator();
+        let schema = profile_schema(&mut generator);
+        let props = schema
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .expect("properties");
+        for (key, prop) in props {
+            assert!(prop.get("description").is_some(), "`{key}` undocumented");
+        }
+        // Every listed key is accepted (no "unknown key" issue) ...
+        let mut text =
+            String::from("auth = { kind = \"ntlm\", username = \"u\", password = \"p\" }\n");
+        for key in props.keys().filter(|k| *k != "auth") {
+            let value = match key.as_str() {
+                "impersonation" | "allow_insecure" => "true",
+                "max_concurrency" => "4",
+                "secret_expires" => "2099-01-01",
+                "reread_interval" | "timeout" | "connect_timeout" => "\"5m\"",
+                _ => "\"x\"",
+            };
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        let (_, issues) = read("x", &table(&text), None);
+        assert!(
+            !issues.iter().any(|i| i.message.contains("unknown")),
+            "{issues:?}"
+        );
+        // ... and an unlisted one is not.
+        let (_, issues) = read("x", &table("colour = 1"), None);
+        assert!(issues.iter().any(|i| i.path == "colour"), "{issues:?}");
     }
 
     #[test]

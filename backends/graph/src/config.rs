@@ -24,6 +24,7 @@ use calpump_backend_common::settings::{OAuthSettings, split_table};
 use calpump_engine::config::{ConfigIssue, deserialize_value};
 use calpump_engine::secret::SecretResolver;
 use reqwest::Url;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The public cloud's Graph base.
@@ -37,18 +38,22 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 pub const PER_MAILBOX_CONCURRENCY: usize = 4;
 
 /// Graph's own keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSettings {
     /// Graph base URL with its version (`https://graph.microsoft.com/v1.0`, a national cloud's,
     /// the simulator's `http://127.0.0.1:PORT/v1.0`).
     #[serde(default)]
+    #[schemars(extend("default" = DEFAULT_GRAPH_URL))]
     pub graph_url: Option<String>,
-    /// Requests in flight for the whole profile (default 16).
+    /// Requests in flight for the whole profile (the whole tenant); each mailbox gets at most
+    /// four at once, Exchange Online's limit.
     #[serde(default)]
+    #[schemars(extend("default" = DEFAULT_MAX_CONCURRENCY), range(min = 1))]
     pub max_concurrency: Option<usize>,
     /// The mailbox `calpump profile test` reads to prove mailbox access.
     #[serde(default)]
+    #[schemars(extend("examples" = ["room-1.01@contoso.com"]))]
     pub probe_mailbox: Option<String>,
 }
 
@@ -188,6 +193,22 @@ impl GraphProfile {
     }
 }
 
+/// The JSON Schema of a Graph profile table (without `backend`): every key of
+/// [`GraphProfile::keys`], for the configuration reference.
+pub fn profile_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Profile {
+        #[serde(flatten)]
+        oauth: OAuthSettings,
+        #[serde(flatten)]
+        http: HttpSettings,
+        #[serde(flatten)]
+        graph: GraphSettings,
+    }
+    generator.root_schema_for::<Profile>()
+}
+
 fn read<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, Vec<ConfigIssue>> {
     deserialize_value(&toml::Value::Table(table.clone()))
         .map_err(|(path, message)| vec![ConfigIssue::error(path, message)])
@@ -245,6 +266,28 @@ mod tests {
 
         let issues = GraphProfile::parse(&table("max_concurrency = \"many\"\n")).expect_err("type");
         assert_eq!(issues[0].path, "max_concurrency");
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_accepted_keys() {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator();
+        let schema = profile_schema(&mut generator);
+        let props = schema
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .expect("properties");
+        let mut listed: Vec<&str> = props.keys().map(String::as_str).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, GraphProfile::keys());
+        for (key, prop) in props {
+            assert!(prop.get("description").is_some(), "`{key}` undocumented");
+        }
+        assert_eq!(
+            props["max_concurrency"]["default"],
+            serde_json::json!(DEFAULT_MAX_CONCURRENCY)
+        );
     }
 
     #[test]

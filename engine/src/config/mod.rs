@@ -9,12 +9,14 @@
 //! Relative paths in the configuration are relative to the current directory.
 
 mod locate;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -117,7 +119,7 @@ fn render_issues(issues: &[ConfigIssue]) -> String {
 }
 
 /// `[state]`: where cursors, run history and mailbox status are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// SQLite file of the state store.
@@ -138,7 +140,7 @@ impl Default for StateConfig {
 }
 
 /// `[plugins]`: where sink plugins are loaded from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Directories searched for `*.so`/`*.dylib`/`*.dll` sink plugins, besides the directory
@@ -147,6 +149,7 @@ pub struct PluginsConfig {
     pub dirs: Vec<PathBuf>,
     /// How long one plugin call may take before the route gives up on it.
     #[serde(default = "default_call_timeout", with = "duration")]
+    #[schemars(with = "schema::HumanDuration")]
     pub call_timeout: Duration,
 }
 
@@ -164,7 +167,7 @@ impl Default for PluginsConfig {
 }
 
 /// `[http]`: the daemon's status server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address `calpump run` listens on for door-sign pages, `/status`, `/metrics`, `/healthz`.
@@ -185,7 +188,7 @@ impl Default for HttpConfig {
 }
 
 /// `[secrets]`: the key for `{ encrypted = "…" }` values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
     /// Key file made by `calpump init` (mode 0600).
@@ -265,11 +268,13 @@ impl Serialize for CalendarSelection {
 }
 
 /// `window = { past_days, future_days }`: the span of time a route keeps in its sinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
+    /// Whole days before today (UTC) the window starts.
     #[serde(default = "default_past_days")]
     pub past_days: u32,
+    /// Whole days after today (UTC) the window ends.
     #[serde(default = "default_future_days")]
     pub future_days: u32,
 }
@@ -292,31 +297,38 @@ impl Default for WindowConfig {
 }
 
 /// `[[routes]]`: which mailboxes of which profile go into which sinks, how often.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique name (`--route NAME`, state keys, metrics labels).
+    #[schemars(extend("examples" = ["rooms"]))]
     pub name: String,
     /// The profile that reads the mailboxes.
+    #[schemars(extend("examples" = ["cloud"]))]
     pub profile: String,
     /// A second profile read in shadow mode: compared with `profile`, never written.
     #[serde(default)]
     pub shadow_profile: Option<String>,
     /// Mailbox addresses.
     #[serde(default)]
+    #[schemars(extend("examples" = [["room-1.01@contoso.com"]]))]
     pub mailboxes: Vec<String>,
     /// Room lists (by address or display name) whose rooms the route reads.
     #[serde(default)]
+    #[schemars(extend("examples" = [["Building A"]]))]
     pub room_lists: Vec<String>,
     /// `"default"`, `"all"`, or a list of calendar paths.
     #[serde(default)]
     pub calendars: CalendarSelection,
+    /// The span of time the route keeps in its sinks: `{ past_days = 1, future_days = 14 }`.
     #[serde(default)]
     pub window: WindowConfig,
     /// How often `calpump run` syncs the route (`"2m"`, `"30s"`).
     #[serde(default = "default_interval", with = "duration")]
+    #[schemars(with = "schema::HumanDuration")]
     pub interval: Duration,
     /// Sink names (`[sinks.<name>]`).
+    #[schemars(extend("examples" = [["signs", "db"]]))]
     pub sinks: Vec<String>,
     /// How many calendars of the route are read at the same time.
     #[serde(default = "default_concurrency")]
