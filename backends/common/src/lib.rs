@@ -13,13 +13,16 @@
 //! - [`retry`]: capped exponential back-off with full jitter, honouring the server's delay;
 //! - [`limits`]: per-key and global concurrency limits that adapt at run time;
 //! - [`stats`]: request, throttle, retry and error counters per profile and operation;
-//! - [`text`]: short, redacted excerpts of bodies for details.
+//! - [`text`]: short, redacted excerpts of bodies for details;
+//! - [`tz`]: Windows → IANA zone names and all-day bounds, [`ical`]: the iCalendar UID from the
+//!   global object id — so both backends map every event the same way.
 //!
 //! It depends on the engine (diagnostics, secrets, config issues, `SourceError`) and nothing
 //! else of calpump. Start with the README.
 
 pub mod expiry;
 pub mod http;
+pub mod ical;
 pub mod limits;
 pub mod oauth;
 pub mod retry;

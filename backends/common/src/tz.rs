@@ -29,6 +29,8 @@
 //! 5. anything else — `tzone://Microsoft/Custom`, EWS `Customized Time Zone`, an unknown id —
 //!    is `None`. A backend that knows the custom zone's offset uses [`from_utc_offset`].
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
 /// One Windows time zone and its IANA zone (CLDR, territory `001`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowsZone {
@@ -234,6 +236,56 @@ pub fn from_utc_offset(minutes_east: i32) -> Option<&'static str> {
     } else {
         WEST.get(usize::try_from(-hours).ok()?).copied()
     }
+}
+
+/// The bounds of an all-day event as the canonical model writes them: its first date and the
+/// date after its last, each at 00:00:00 UTC ("floating" dates, see `Event::all_day` in
+/// `calpump-plugin`).
+///
+/// Exchange stores an all-day event at midnight of its creator's zone, and EWS and Graph (asked
+/// for UTC) return those instants: `2026-11-27T23:00:00Z`–`2026-11-28T23:00:00Z` for 28 November
+/// in Berlin. `zone` is the event's IANA zone (what [`to_iana`] made of `StartTimeZone` /
+/// `originalStartTimeZone`); each instant is converted into it and rounded to the nearest local
+/// midnight, whose date is taken. Without a usable zone the instants are rounded to the nearest
+/// UTC midnight (right for every zone within ±12 h of UTC whose midnight it is). The result
+/// covers at least one date.
+///
+/// ```
+/// use calpump_backend_common::tz::all_day_bounds;
+/// let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+/// let (start, end) = all_day_bounds(t("2026-11-27T23:00:00Z"), t("2026-11-28T23:00:00Z"), Some("Europe/Berlin"));
+/// assert_eq!((start, end), (t("2026-11-28T00:00:00Z"), t("2026-11-29T00:00:00Z")));
+/// ```
+pub fn all_day_bounds(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    zone: Option<&str>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let zone: Option<chrono_tz::Tz> = zone.and_then(|z| z.trim().parse().ok());
+    let first = nearest_midnight_date(start, zone);
+    let mut after = nearest_midnight_date(end, zone);
+    if after <= first {
+        after = first.succ_opt().unwrap_or(first);
+    }
+    (midnight_utc(first), midnight_utc(after))
+}
+
+/// The date of the local midnight nearest to `t` in `zone` (UTC when `None`).
+fn nearest_midnight_date(t: DateTime<Utc>, zone: Option<chrono_tz::Tz>) -> NaiveDate {
+    let local: NaiveDateTime = match zone {
+        Some(z) => t.with_timezone(&z).naive_local(),
+        None => t.naive_utc(),
+    };
+    let date = local.date();
+    if local.time() >= NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN) {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    }
+}
+
+fn midnight_utc(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(NaiveTime::MIN).and_utc()
 }
 
 /// CLDR `windowsZones.xml`, territory `001`, in the file's order (by offset). Generated; see the
@@ -509,5 +561,122 @@ mod tests {
         assert_eq!(from_utc_offset(330), None);
         assert_eq!(from_utc_offset(15 * 60), None);
         assert_eq!(from_utc_offset(-13 * 60), None);
+    }
+
+    #[test]
+    fn all_day_instants_become_dates_at_utc_midnight() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("instant");
+        let cases = [
+            // (start, end, zone, first date, date after the last)
+            (
+                "2026-11-27T23:00:00Z",
+                "2026-11-28T23:00:00Z",
+                Some("Europe/Berlin"),
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            // The 25-hour day at the end of summer time in Berlin.
+            (
+                "2026-10-24T22:00:00Z",
+                "2026-10-25T23:00:00Z",
+                Some("Europe/Berlin"),
+                "2026-10-25",
+                "2026-10-26",
+            ),
+            // The US change; two dates.
+            (
+                "2026-11-01T04:00:00Z",
+                "2026-11-03T05:00:00Z",
+                Some("America/New_York"),
+                "2026-11-01",
+                "2026-11-03",
+            ),
+            // Half-hour offset east, far west, far east.
+            (
+                "2026-10-21T18:30:00Z",
+                "2026-10-22T18:30:00Z",
+                Some("Asia/Kolkata"),
+                "2026-10-22",
+                "2026-10-23",
+            ),
+            (
+                "2026-10-28T07:00:00Z",
+                "2026-10-29T07:00:00Z",
+                Some("America/Los_Angeles"),
+                "2026-10-28",
+                "2026-10-29",
+            ),
+            (
+                "2026-10-20T13:00:00Z",
+                "2026-10-22T13:00:00Z",
+                Some("Australia/Sydney"),
+                "2026-10-21",
+                "2026-10-23",
+            ),
+            (
+                "2026-10-21T11:00:00Z",
+                "2026-10-22T11:00:00Z",
+                Some("Pacific/Auckland"),
+                "2026-10-22",
+                "2026-10-23",
+            ),
+            // Already floating, in UTC or without a zone.
+            (
+                "2026-11-28T00:00:00Z",
+                "2026-11-29T00:00:00Z",
+                Some("Etc/UTC"),
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            (
+                "2026-11-28T00:00:00Z",
+                "2026-11-29T00:00:00Z",
+                None,
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            // No zone: the nearest UTC midnight.
+            (
+                "2026-11-27T23:00:00Z",
+                "2026-11-28T23:00:00Z",
+                None,
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            (
+                "2026-11-28T05:00:00Z",
+                "2026-11-29T05:00:00Z",
+                Some("Not/AZone"),
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            // A fixed offset from an EWS custom zone.
+            (
+                "2026-11-27T23:00:00Z",
+                "2026-11-28T23:00:00Z",
+                Some("Etc/GMT-1"),
+                "2026-11-28",
+                "2026-11-29",
+            ),
+            // Degenerate: at least one date.
+            (
+                "2026-11-27T23:00:00Z",
+                "2026-11-27T23:00:00Z",
+                Some("Europe/Berlin"),
+                "2026-11-28",
+                "2026-11-29",
+            ),
+        ];
+        for (start, end, zone, first, after) in cases {
+            let (s, e) = all_day_bounds(t(start), t(end), zone);
+            assert_eq!(
+                (s, e),
+                (
+                    t(&format!("{first}T00:00:00Z")),
+                    t(&format!("{after}T00:00:00Z"))
+                ),
+                "{start}–{end} in {zone:?}"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! (helpers/BACKENDS.md): identity from the clean global object id and the original start,
 //! UTC instants, the IANA zone from the Windows zone id, EWS spellings to the model's enums.
 
+use calpump_backend_common::{ical, tz};
 use calpump_plugin::{
     Attendee, AttendeeKind, Event, EventIdentity, EventKind, GlobalObjectId, Person,
     ResponseStatus, Sensitivity, ShowAs, SourceIds,
@@ -127,7 +128,9 @@ pub fn to_event(
     )
     .map_err(|e| invalid(e.to_string()))?;
     event.kind = kind;
-    event.ical_uid = item.uid.clone();
+    // Derived from the global object id, as Graph's side does: EWS `UID` and Graph `iCalUId`
+    // differ for invitations from outside Exchange (backend-common `ical`).
+    event.ical_uid = Some(ical::from_clean_goid_hex(event.global_object_id().as_hex()));
     event.location = item.location.clone().filter(|l| !l.trim().is_empty());
     event.organizer = item.organizer.as_ref().map(person);
     let mut list = Vec::new();
@@ -137,6 +140,11 @@ pub fn to_event(
     event.attendees = list;
     event.time_zone = item.start_time_zone.as_ref().and_then(zones);
     event.all_day = item.is_all_day.unwrap_or(false);
+    if event.all_day {
+        // Midnight of the event's zone as an instant → the dates at 00:00 UTC (the model's
+        // all-day rule; the zone as Graph's side maps it).
+        (event.start, event.end) = tz::all_day_bounds(start, end, event.time_zone.as_deref());
+    }
     event.show_as = show_as(item.free_busy.as_deref());
     event.sensitivity = sensitivity(item.sensitivity.as_deref());
     event.cancelled = item.is_cancelled.unwrap_or(false);
@@ -232,6 +240,32 @@ mod tests {
         let f = to_event(&other, "room-1@contoso.com", "default", &zones).expect("event");
         assert_ne!(e.key(), f.key());
         assert_eq!(e.series_key(), f.series_key());
+    }
+
+    #[test]
+    fn all_day_items_become_dates_in_their_zone() {
+        let zones = |def: &TimeZoneDef| def.id.as_deref().and_then(tz::to_iana);
+        let t = |s: &str| s.parse::<chrono::DateTime<Utc>>().expect("t");
+        let mut it = item();
+        it.item_type = Some("Single".into());
+        it.is_all_day = Some(true);
+        // 1 November 2026 in New York, the end of summer time there: a 25-hour day.
+        it.start = Some(t("2026-11-01T04:00:00Z"));
+        it.end = Some(t("2026-11-02T05:00:00Z"));
+        it.start_time_zone = Some(TimeZoneDef {
+            id: Some("Eastern Standard Time".into()),
+            ..TimeZoneDef::default()
+        });
+        let e = to_event(&it, "room@contoso.com", "default", &zones).expect("event");
+        assert!(e.all_day);
+        assert_eq!(e.start, t("2026-11-01T00:00:00Z"));
+        assert_eq!(e.end, t("2026-11-02T00:00:00Z"));
+        assert_eq!(e.time_zone.as_deref(), Some("America/New_York"));
+        assert_eq!(
+            e.ical_uid.as_deref(),
+            Some(e.global_object_id().as_hex()),
+            "an Exchange meeting's UID is its global object id in hex"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`helpers/BACKENDS.md`): identity from the clean global object id and the original start,
 //! kinds, people, zones (through `backend-common`'s CLDR table), free/busy, privacy.
 
-use calpump_backend_common::tz;
+use calpump_backend_common::{ical, tz};
 use calpump_plugin::{
     Attendee, AttendeeKind, Event, EventIdentity, EventKind, GlobalObjectId, Person,
     ResponseStatus, Sensitivity, ShowAs, SourceIds,
@@ -81,7 +81,10 @@ pub fn to_event(
     let mut event = Event::new(identity, cx.calendar, source, subject, start, end)
         .map_err(|e| Skip::Model(e.to_string()))?;
     event.kind = instance.kind;
-    event.ical_uid = data.ical_uid.clone();
+    // Derived from the global object id, as the EWS side does: Graph's `iCalUId` is the hex of
+    // the id even for invitations from outside Exchange, where EWS `UID` is the sender's UID
+    // (backend-common `ical`, MS-OXCICAL's rule).
+    event.ical_uid = Some(ical::from_clean_goid_hex(event.global_object_id().as_hex()));
     event.location = data
         .location
         .as_ref()
@@ -104,11 +107,23 @@ pub fn to_event(
             })
         })
         .collect();
+    // Canonical order, as EWS lists them: required, optional, resource (stable within each).
+    event.attendees.sort_by_key(|a| match a.kind {
+        AttendeeKind::Required => 0,
+        AttendeeKind::Optional => 1,
+        AttendeeKind::Resource => 2,
+        AttendeeKind::Unknown => 3,
+    });
     event.time_zone = data
         .original_start_time_zone
         .as_deref()
         .and_then(tz::to_iana);
     event.all_day = data.is_all_day.unwrap_or(false);
+    if event.all_day {
+        // Midnight of the event's zone as an instant → the dates at 00:00 UTC (the model's
+        // all-day rule; the zone as the EWS side maps it).
+        (event.start, event.end) = tz::all_day_bounds(start, end, event.time_zone.as_deref());
+    }
     if let Some(show_as) = data.show_as.as_deref() {
         event.show_as = show_as_of(show_as);
     }
@@ -328,7 +343,49 @@ mod tests {
         );
         assert_eq!(
             ev.ical_uid.as_deref(),
-            Some("040000008200E00074C5B7101A82E008")
+            Some(ev.global_object_id().as_hex()),
+            "an Exchange meeting's UID is its global object id in hex"
+        );
+    }
+
+    #[test]
+    fn all_day_events_become_dates_and_attendees_are_ordered_by_kind() {
+        // 28 November in Berlin, as Graph returns it in UTC; a third-party invitation.
+        let e = event(json!({
+            "id": "A", "type": "singleInstance", "subject": "Holiday", "isAllDay": true,
+            "start": {"dateTime": "2026-11-27T23:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-28T23:00:00.0000000", "timeZone": "UTC"},
+            "originalStartTimeZone": "W. Europe Standard Time",
+            "attendees": [
+                {"type": "resource", "emailAddress": {"address": "room@contoso.com"}},
+                {"type": "optional", "emailAddress": {"address": "o@contoso.com"}},
+                {"type": "required", "emailAddress": {"address": "r1@contoso.com"}},
+                {"type": "required", "emailAddress": {"address": "r2@contoso.com"}}
+            ]
+        }));
+        let vcal = "BAAAAIIA4AB0xbcQGoLgCAAAAAAAAAAAAAAAAAAAAAAAAAAAMwAAAHZDYWwtVWlkAQAAAHs4MTQxMkQzQy0yQTI0LTRFOUQtQjIwRS0xMUY3QkJFOTI3OTl9AA==";
+        let ev = to_event_full(&cx(), &e, vcal).expect("maps");
+        assert!(ev.all_day);
+        assert_eq!(ev.start.to_rfc3339(), "2026-11-28T00:00:00+00:00");
+        assert_eq!(ev.end.to_rfc3339(), "2026-11-29T00:00:00+00:00");
+        assert_eq!(
+            ev.ical_uid.as_deref(),
+            Some("{81412D3C-2A24-4E9D-B20E-11F7BBE92799}"),
+            "the sender's UID, as EWS reports it"
+        );
+        let order: Vec<_> = ev
+            .attendees
+            .iter()
+            .map(|a| a.person.email.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "r1@contoso.com",
+                "r2@contoso.com",
+                "o@contoso.com",
+                "room@contoso.com"
+            ]
         );
     }
 
