@@ -328,17 +328,43 @@ pub fn diff(e: &Event, t: &Value) -> Vec<String> {
         t["subject"].to_string(),
     );
     let ts = |s: &Value| s.as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    // All-day events are dates at 00:00:00Z (what door signs and databases read), equal to the
+    // truth's `all_day_dates`; timed events the truth's instants.
+    let date = |s: &Value| {
+        s.as_str()
+            .and_then(|s| s.parse::<chrono::NaiveDate>().ok())
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    };
+    let (want_start, want_end) = if t["all_day_dates"].is_object() {
+        (
+            date(&t["all_day_dates"]["start"]),
+            date(&t["all_day_dates"]["end"]),
+        )
+    } else {
+        (ts(&t["start"]), ts(&t["end"]))
+    };
+    if e.all_day {
+        check(
+            "all-day at 00:00:00Z",
+            e.start.time() == chrono::NaiveTime::MIN && e.end.time() == chrono::NaiveTime::MIN,
+            format!("{} – {}", e.start, e.end),
+            "00:00:00Z dates".into(),
+        );
+    }
     check(
         "start",
-        ts(&t["start"]) == Some(e.start),
+        want_start == Some(e.start),
         e.start.to_rfc3339(),
-        t["start"].to_string(),
+        format!(
+            "{want_start:?} (truth {} {})",
+            t["start"], t["all_day_dates"]
+        ),
     );
     check(
         "end",
-        ts(&t["end"]) == Some(e.end),
+        want_end == Some(e.end),
         e.end.to_rfc3339(),
-        t["end"].to_string(),
+        format!("{want_end:?} (truth {} {})", t["end"], t["all_day_dates"]),
     );
     check(
         "all_day",
@@ -465,9 +491,11 @@ pub fn diff(e: &Event, t: &Value) -> Vec<String> {
     );
     check(
         "ical_uid",
-        opt(&t["ical_uid"]) == e.ical_uid,
+        // The meeting's iCalendar UID (MS-OXCICAL), as EWS reports it: the sender's UID for
+        // invitations from outside Exchange, else the global object id in hex.
+        opt(&t["ews_uid"]) == e.ical_uid,
         format!("{:?}", e.ical_uid),
-        t["ical_uid"].to_string(),
+        t["ews_uid"].to_string(),
     );
     check(
         "backend",
