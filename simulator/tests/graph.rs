@@ -1264,3 +1264,105 @@ async fn malformed_body_fault_sends_junk_with_the_real_status() {
     assert!(serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).is_err());
     sim.shutdown().await;
 }
+
+/// `GET …/events` (`user-list-events.md`, `calendar-list-events.md`): singles and series
+/// masters only, paged by `$top`/`$skip`, `@odata.count` with `$count=true` — what
+/// `calpump mailboxes` shows as a calendar's item count.
+#[tokio::test]
+async fn list_events_counts_singles_and_series_masters_with_paging() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let room = "room-1.01@contoso.com"; // first room of its floor: has "Maintenance"
+    let tenant = sim.tenant();
+    let index = tenant.mailbox(room).unwrap().index;
+    let (singles, masters, sub) = tenant
+        .read(index, |s| {
+            let default: Vec<_> = s.items.values().filter(|i| i.calendar == 0).collect();
+            (
+                default.iter().filter(|i| i.series.is_none()).count(),
+                default.iter().filter(|i| i.series.is_some()).count(),
+                s.items.values().filter(|i| i.calendar == 1).count(),
+            )
+        })
+        .unwrap();
+    assert!(singles > 0 && masters > 0 && sub > 0);
+
+    // $count with $top=1: the total, one event in the page.
+    sim.control().reset_stats();
+    for path in ["events", "calendar/events"] {
+        let (s, v) = common::get(
+            &sim,
+            &t,
+            &format!("/users/{room}/{path}?$count=true&$top=1&$select=id"),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["@odata.count"], json!(singles + masters), "{path}");
+        let value = v["value"].as_array().unwrap();
+        assert_eq!(value.len(), 1);
+        assert!(value[0].get("subject").is_none(), "$select applies");
+        assert!(v["@odata.nextLink"].as_str().unwrap().contains("skip=1"));
+    }
+    assert_eq!(
+        sim.control().stats().operation(Protocol::Graph, "events"),
+        2
+    );
+
+    // The sub-calendar by its id.
+    let (_, cals) = common::get(&sim, &t, &format!("/users/{room}/calendars"), &[]).await;
+    let maintenance = cals["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Maintenance")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/calendars/{maintenance}/events?$count=true&$top=1"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["@odata.count"], json!(sub));
+
+    // Every page: each item once, singles and masters, never an occurrence or exception.
+    let (events, _, pages) =
+        all_pages(&sim, &t, &format!("/users/{room}/events?$top=5"), &[]).await;
+    assert_eq!(events.len(), singles + masters);
+    assert_eq!(pages, (singles + masters).div_ceil(5));
+    let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "no item twice");
+    let kinds: BTreeMap<&str, usize> = events.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e["type"].as_str().unwrap()).or_default() += 1;
+        m
+    });
+    assert_eq!(kinds.get("singleInstance").copied().unwrap_or(0), singles);
+    assert_eq!(kinds.get("seriesMaster").copied().unwrap_or(0), masters);
+    let master = events.iter().find(|e| e["type"] == "seriesMaster").unwrap();
+    assert!(master["recurrence"].is_object(), "{master}");
+    // No $count: no count. A page size from Prefer. Bad options and unknown calendars refused.
+    let (_, v) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/events"),
+        &["odata.maxpagesize=3"],
+    )
+    .await;
+    assert!(v.get("@odata.count").is_none());
+    assert_eq!(v["value"].as_array().unwrap().len(), 3);
+    let (s, _) = common::get(&sim, &t, &format!("/users/{room}/events?$count=maybe"), &[]).await;
+    assert_eq!(s, 400);
+    let (s, _) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{room}/calendars/AAMkbm90LWEtY2FsZW5kYXI=/events"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404);
+}

@@ -428,3 +428,74 @@ fn the_factory_checks_profiles_offline() {
         .expect("refused");
     assert_eq!(err.code(), "general.Internal");
 }
+
+/// `calendars()` reports each calendar's item count from `…/calendars/{id}/events?$count=true
+/// &$top=1` (one `$batch` for all of a mailbox's calendars): singles and series masters, a
+/// series once — as EWS `TotalCount` counts — and the counts follow changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_report_item_counts() {
+    let env = common::start(12, Cred::Secret).await;
+    let room = "room-1.01@contoso.com";
+    let items_per_calendar = || {
+        let tenant = env.sim.tenant();
+        let index = tenant.mailbox(room).unwrap().index;
+        tenant
+            .read(index, |s| {
+                let n = |c: u16| s.items.values().filter(|i| i.calendar == c).count() as u64;
+                (n(0), n(1))
+            })
+            .unwrap()
+    };
+    let (default_items, maintenance_items) = items_per_calendar();
+    assert!(default_items > 10 && maintenance_items > 0);
+    let batches = count(&env.source, "batch");
+    let calendars = env.source.calendars(&common::mailbox(room)).await.unwrap();
+    assert_eq!(calendars[0].path, "default");
+    assert_eq!(
+        calendars[0].item_count,
+        Some(default_items),
+        "{calendars:?}"
+    );
+    assert_eq!(calendars[1].path, "Maintenance");
+    assert_eq!(
+        calendars[1].item_count,
+        Some(maintenance_items),
+        "{calendars:?}"
+    );
+    assert_eq!(count(&env.source, "batched.events.count"), 2);
+    assert_eq!(
+        count(&env.source, "batch") - batches,
+        1,
+        "one $batch for both"
+    );
+    let stats = env.sim.control().stats();
+    assert_eq!(
+        stats.operation(calpump_simulator::Protocol::Graph, "events"),
+        2
+    );
+
+    // A new weekly series counts once; a deleted single no longer counts.
+    let c = env.sim.control();
+    let (s, e) = env.sim.window();
+    let start = s + chrono::Duration::days(2) + chrono::Duration::hours(9);
+    let series: calpump_simulator::NewEvent = serde_json::from_value(serde_json::json!({
+        "subject": "Counted once", "start": start, "end": start + chrono::Duration::hours(1),
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+                       "range": {"type": "numbered", "numberOfOccurrences": 5}}
+    }))
+    .unwrap();
+    c.create_event(room, &series).unwrap();
+    let calendars = env.source.calendars(&common::mailbox(room)).await.unwrap();
+    assert_eq!(calendars[0].item_count, Some(default_items + 1));
+    let single = c
+        .truth(room, None, s, e)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.original_start.is_none())
+        .unwrap();
+    c.delete_event(room, &single.goid).unwrap();
+    let calendars = env.source.calendars(&common::mailbox(room)).await.unwrap();
+    assert_eq!(calendars[0].item_count, Some(default_items));
+    assert_eq!(items_per_calendar().0, default_items);
+    env.sim.shutdown().await;
+}

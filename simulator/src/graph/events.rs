@@ -1,7 +1,7 @@
-//! Events: calendarView, calendarView/delta, events/{id}.
+//! Events: calendarView, calendarView/delta, events (list), events/{id}.
 //!
 //! Docs: `api-reference/v1.0/api/user-list-calendarview.md`, `calendar-list-calendarview.md`,
-//! `event-get.md`, `event-delta.md`, `concepts/delta-query-events.md`,
+//! `user-list-events.md`, `calendar-list-events.md`, `event-get.md`, `event-delta.md`, `concepts/delta-query-events.md`,
 //! `concepts/delta-query-overview.md`, `resources/event.md`; extended properties:
 //! `api-reference/v1.0/api/singlevaluelegacyextendedproperty-get.md`; ids:
 //! `concepts/outlook-immutable-id.md`.
@@ -868,6 +868,98 @@ fn change_groups(
         groups.push(((0, ch.item), g));
     }
     Some(groups)
+}
+
+/// `GET /users/{id}/events`, `…/calendar/events`, `…/calendars/{id}/events`
+/// (`api-reference/v1.0/api/user-list-events.md`, `calendar-list-events.md`): the calendar's
+/// single events and series masters — never occurrences or exceptions — in item order, paged
+/// by `$top` (default 10) or `Prefer: odata.maxpagesize`, `$skip` in the `@odata.nextLink`;
+/// `$count=true` adds `@odata.count` (the total, whatever the page size: a calendar's item count
+/// with `$top=1`); `$select` and `$expand` (extended properties) as on calendarView.
+pub(crate) fn list_events(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphResponse {
+    let r = (|| {
+        let z = out_zone(ctx)?;
+        let size = page_size(ctx)?;
+        let x = parse_expand(ctx);
+        let fields = select_set(ctx);
+        let offset: usize = match ctx.req.query.get("skip") {
+            Some(s) => s.trim().parse().map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("Invalid $skip value '{s}'."),
+                )
+            })?,
+            None => 0,
+        };
+        let count = match ctx
+            .req
+            .query
+            .get("count")
+            .map(|c| c.trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(c) if c == "true" => true,
+            Some(c) if c == "false" => false,
+            Some(c) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("Invalid $count value '{c}'."),
+                ));
+            }
+        };
+        let tenant = ctx.state.control.tenant();
+        tenant
+            .read(m.index, |s| {
+                let c = resolve_calendar(ctx, m, s, cal)?;
+                let items: Vec<&Item> = s.items.values().filter(|i| i.calendar == c).collect();
+                let page: Vec<Value> = items
+                    .iter()
+                    .skip(offset)
+                    .take(size)
+                    .filter_map(|item| {
+                        let v = if item.series.is_some() {
+                            let master = Instance {
+                                item,
+                                kind: InstanceKind::SingleInstance,
+                                original_start: None,
+                                start: item.data.start,
+                                end: item.data.end,
+                                data: &item.data,
+                                version: item.version,
+                                last_modified: item.last_modified,
+                            };
+                            event_json(ctx, m, &master, true, &z, x)
+                        } else {
+                            let i = item.instances(
+                                item.data.start,
+                                item.data.end + chrono::Duration::seconds(1),
+                            );
+                            event_json(ctx, m, i.first()?, false, &z, x)
+                        };
+                        Some(select(v, fields.as_ref()))
+                    })
+                    .collect();
+                let mut body = json!({
+                    "@odata.context": format!("{}/$metadata#users('{}')/events", ctx.base(), urlenc(&m.smtp)),
+                });
+                if count {
+                    body["@odata.count"] = json!(items.len());
+                }
+                body["value"] = Value::Array(page);
+                if offset + size < items.len() {
+                    body["@odata.nextLink"] =
+                        json!(link(ctx, "$skip", &(offset + size).to_string(), &["skip"]));
+                }
+                Ok(GraphResponse::ok(body))
+            })
+            .unwrap_or_else(|| Err(super::invalid_user(&m.smtp)))
+    })();
+    match r {
+        Ok(r) => preference_applied(ctx, r, !ctx.req.query.contains_key("top")),
+        Err(e) => e,
+    }
 }
 
 /// `GET /users/{id}/events/{id}` (`api-reference/v1.0/api/event-get.md`), with

@@ -172,6 +172,11 @@ pub(crate) enum Route {
         user: String,
         id: String,
     },
+    /// `GET …/events`: singles and series masters of a calendar (None = the default one).
+    Events {
+        user: String,
+        calendar: Option<String>,
+    },
     PlacesRooms,
     PlacesRoomLists,
     RoomListRooms(String),
@@ -189,6 +194,7 @@ impl Route {
             Route::CalendarView { delta: false, .. } => "calendarView",
             Route::CalendarView { delta: true, .. } => "calendarView.delta",
             Route::Event { .. } => "event",
+            Route::Events { .. } => "events",
             Route::PlacesRooms => "places.rooms",
             Route::PlacesRoomLists => "places.roomLists",
             Route::RoomListRooms(_) => "places.roomListRooms",
@@ -202,7 +208,9 @@ impl Route {
             | Route::Calendars(u)
             | Route::Calendar(u, _)
             | Route::TranslateIds(u) => Some(u),
-            Route::CalendarView { user, .. } | Route::Event { user, .. } => Some(user),
+            Route::CalendarView { user, .. }
+            | Route::Event { user, .. }
+            | Route::Events { user, .. } => Some(user),
             _ => None,
         }
     }
@@ -289,6 +297,18 @@ fn route(
                     delta: true,
                 })
             }
+            [e] if eq(e, "events") => Ok(Route::Events {
+                user: u,
+                calendar: None,
+            }),
+            [c, e] if eq(c, "calendar") && eq(e, "events") => Ok(Route::Events {
+                user: u,
+                calendar: None,
+            }),
+            [c, id, e] if eq(c, "calendars") && eq(e, "events") => Ok(Route::Events {
+                user: u,
+                calendar: Some((*id).to_string()),
+            }),
             [e, id] if eq(e, "events") => Ok(Route::Event {
                 user: u,
                 id: (*id).to_string(),
@@ -495,6 +515,10 @@ pub(crate) async fn dispatch(
             Some(m) => events::get_event(&ctx, m, id),
             None => invalid_user(route.user().unwrap_or("")),
         },
+        Route::Events { calendar, .. } => match mailbox {
+            Some(m) => events::list_events(&ctx, m, calendar.as_deref()),
+            None => invalid_user(route.user().unwrap_or("")),
+        },
         Route::PlacesRooms => directory::rooms(&ctx),
         Route::PlacesRoomLists => directory::room_lists(&ctx),
         Route::RoomListRooms(list) => directory::room_list_rooms(&ctx, list),
@@ -546,6 +570,7 @@ fn authorize(
             | Route::Calendar(..)
             | Route::CalendarView { .. }
             | Route::Event { .. }
+            | Route::Events { .. }
             | Route::TranslateIds(_)
     );
     const USER_READ: &[&str] = &[
