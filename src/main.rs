@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     }
     let default_filter = match cli.command {
         cli::Command::Sync(_) | cli::Command::Run | cli::Command::Demo(_) => "info",
+        // migrate prints every mailbox's failure itself; the backends' per-mailbox warnings
+        // would repeat them.
+        cli::Command::Migrate(_) => "error",
         _ => "warn",
     };
     logging::init(cli.global.log_format, default_filter);

@@ -723,10 +723,10 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
             tr!(
                 lang,
                 format!(
-                    "  the next sync continues from the cursors {from_backend} had before the switch"
+                    "  the next sync continues from the cursors {to_backend} had before the switch"
                 ),
                 format!(
-                    "  die nächste Synchronisierung setzt bei den Cursorn fort, die {from_backend} vor der Umstellung hatte"
+                    "  die nächste Synchronisierung setzt bei den Cursorn fort, die {to_backend} vor der Umstellung hatte"
                 )
             )
         );
@@ -1002,21 +1002,21 @@ fn need_title(need: &Need, lang: Lang) -> String {
         Need::Scope { .. } => tr!(
             lang,
             format!(
-                "{n} mailboxes outside the app's scope (RBAC for Applications / application access policy)"
+                "Mailboxes outside the app's scope (RBAC for Applications / application access policy): {n}"
             ),
             format!(
-                "{n} Postfächer außerhalb des Bereichs der App (RBAC für Anwendungen / Anwendungszugriffsrichtlinie)"
+                "Postfächer außerhalb des Bereichs der App (RBAC für Anwendungen / Anwendungszugriffsrichtlinie): {n}"
             )
         ),
         Need::OnPrem { .. } => tr!(
             lang,
-            format!("{n} mailboxes still on-premises (Graph cannot read them)"),
-            format!("{n} Postfächer noch lokal (Graph kann sie nicht lesen)")
+            format!("Mailboxes still on-premises (Graph cannot read them): {n}"),
+            format!("Postfächer noch lokal (Graph kann sie nicht lesen): {n}")
         ),
         Need::Other { .. } => tr!(
             lang,
-            format!("{n} mailboxes cannot be read"),
-            format!("{n} Postfächer lassen sich nicht lesen")
+            format!("Mailboxes that cannot be read: {n}"),
+            format!("Postfächer, die sich nicht lesen lassen: {n}")
         ),
     }
 }
@@ -1340,6 +1340,11 @@ fn graph_url_for(ews_url: &str) -> Option<Option<String>> {
 }
 
 fn step_line(step: &ProbeStep, lang: Lang) -> String {
+    let title = super::profile::step_title(step, lang);
+    let step = &ProbeStep {
+        title,
+        ..step.clone()
+    };
     match &step.outcome {
         StepOutcome::Passed { detail } => format!("✓ {}: {detail}", step.title),
         StepOutcome::Warning { detail, diagnostic } => {
@@ -1443,8 +1448,6 @@ pub async fn plan(global: &Global, args: &MigratePlanArgs) -> Result<ExitCode> {
             resolved_through_target = true;
         }
     }
-    let probe_mailbox = resolved.mailboxes.first().map(|m| m.address.clone());
-    let steps = target.probe(probe_mailbox.as_deref()).await;
 
     // Room lists through the target (Place.Read.All).
     let mut lists: Vec<ListCheck> = Vec::new();
@@ -1524,6 +1527,14 @@ pub async fn plan(global: &Global, args: &MigratePlanArgs) -> Result<ExitCode> {
             error: read.errors.first().map(|e| e.diagnostic.clone()),
         })
         .collect();
+    // The connection step by step, reading the first mailbox the target could read (a failing
+    // probe mailbox would hide the permission step behind its own failure).
+    let probe_mailbox = checks
+        .iter()
+        .find(|c| c.error.is_none())
+        .or(checks.first())
+        .map(|c| c.info.address.clone());
+    let steps = target.probe(probe_mailbox.as_deref()).await;
     let unresolved: Vec<(String, Diagnostic)> = resolved.failures.clone();
     checks.sort_by(|a, b| a.error.is_some().cmp(&b.error.is_some()));
     let needs = needs(&steps, &lists, &checks);
@@ -1681,11 +1692,7 @@ fn print_plan(v: &PlanView<'_>) {
         }
     }
     println!("\n{}", tr!(lang, "Connection:", "Verbindung:"));
-    for step in v
-        .steps
-        .iter()
-        .filter(|s| ["config", "token", "permissions"].contains(&s.id.as_str()))
-    {
+    for step in v.steps {
         println!("  {}", step_line(step, lang));
     }
     if !v.lists.is_empty() {
@@ -1740,7 +1747,12 @@ fn print_plan(v: &PlanView<'_>) {
                     format!("{} Termine", c.events)
                 )
             ),
-            Some(d) => println!("  ✗ {}  {}", c.info.address, diag_line(d, lang)),
+            Some(d) => println!(
+                "  ✗ {}  [{}] {}",
+                c.info.address,
+                d.code(),
+                d.info().texts(lang).title
+            ),
         }
     }
     for (address, d) in v.unresolved {
@@ -1817,6 +1829,21 @@ fn print_plan(v: &PlanView<'_>) {
                 format!(
                     "Bereit: Jedes Postfach ist über {} lesbar. Weiter mit `calpump migrate verify --route {} --to {}`.",
                     v.to, v.route.name, v.to
+                )
+            )
+        } else if !v.needs.is_empty()
+            && v.unresolved.is_empty()
+            && v.needs.iter().all(|n| matches!(n, Need::OnPrem { .. }))
+        {
+            tr!(
+                lang,
+                format!(
+                    "Not ready as one route: apply the split above, then `calpump migrate verify --route {} --to {}`.",
+                    v.route.name, v.to
+                ),
+                format!(
+                    "Als eine Route nicht bereit: die Aufteilung oben übernehmen, dann `calpump migrate verify --route {} --to {}`.",
+                    v.route.name, v.to
                 )
             )
         } else {
