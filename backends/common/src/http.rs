@@ -285,6 +285,17 @@ impl HttpClient {
     /// leave TLS for a remote host. Counters go to a detached [`Stats`]; use
     /// [`HttpClient::with_stats`] for the profile's.
     pub fn new(settings: &HttpSettings) -> Result<Self, SourceError> {
+        Self::build(settings, false)
+    }
+
+    /// [`HttpClient::new`], and every response over TLS carries the server's certificate
+    /// ([`HttpResponse::peer_certificate`], reqwest's `tls_info`): NTLM binds its authentication
+    /// to it (channel binding, `tls-server-end-point`).
+    pub fn new_with_peer_certificate(settings: &HttpSettings) -> Result<Self, SourceError> {
+        Self::build(settings, true)
+    }
+
+    fn build(settings: &HttpSettings, tls_info: bool) -> Result<Self, SourceError> {
         let policy = settings.policy();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 10 {
@@ -301,6 +312,7 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .gzip(true)
+            .tls_info(tls_info)
             .redirect(redirect);
         if let Some(path) = &settings.ca_file {
             let certs = read_ca_file(path).map_err(|message| {
@@ -386,6 +398,11 @@ impl HttpClient {
         let status = response.status();
         let final_url = response.url().clone();
         let headers = response.headers().clone();
+        let peer_certificate = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .map(<[u8]>::to_vec);
         let body = read_body(&final_url, response).await.inspect_err(|_| {
             counters.error();
         })?;
@@ -403,6 +420,7 @@ impl HttpClient {
             status,
             headers,
             body,
+            peer_certificate,
         };
         if response.is_throttled() {
             counters.throttle();
@@ -456,6 +474,9 @@ pub struct HttpResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The server's (leaf) certificate, DER, when the connection was TLS and the client was
+    /// made with [`HttpClient::new_with_peer_certificate`].
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for HttpResponse {

@@ -487,3 +487,96 @@ async fn an_answer_that_breaks_off_is_malformed_and_retryable() {
         err.diagnostic.detail()
     );
 }
+
+/// An axum listener that speaks TLS with the given certificate (test helper).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((socket, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(socket).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+#[tokio::test]
+async fn the_servers_certificate_is_exposed_when_asked_for() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("config");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = tcp.local_addr().expect("addr").port();
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    let app = Router::new().route("/", get(|| async { "hello" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).expect("write");
+    let settings = HttpSettings {
+        ca_file: Some(ca),
+        timeout: Duration::from_secs(5),
+        ..HttpSettings::default()
+    };
+    let url = format!("https://localhost:{port}/");
+
+    let exposing = HttpClient::new_with_peer_certificate(&settings).expect("client");
+    let response = exposing
+        .send("probe", exposing.reqwest().get(&url))
+        .await
+        .expect("answer");
+    assert_eq!(response.text(), "hello");
+    assert_eq!(
+        response.peer_certificate.as_deref(),
+        Some(cert.der().as_ref()),
+        "the leaf certificate, DER"
+    );
+
+    // Not asked for: none. Plain HTTP: none either.
+    let plain = HttpClient::new(&settings).expect("client");
+    let response = plain
+        .send("probe", plain.reqwest().get(&url))
+        .await
+        .expect("answer");
+    assert_eq!(response.peer_certificate, None);
+    let http_addr = answers().await;
+    let response = exposing
+        .send(
+            "probe",
+            exposing.reqwest().get(format!("http://{http_addr}/json")),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.peer_certificate, None);
+}

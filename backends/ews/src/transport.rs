@@ -84,7 +84,8 @@ impl NtlmPool {
         let mut slots = Vec::with_capacity(size);
         for _ in 0..size {
             slots.push(Mutex::new(NtlmSlot {
-                http: HttpClient::new(settings)?.with_stats(stats.clone()),
+                // The server's certificate binds the NTLM handshake to the TLS channel.
+                http: HttpClient::new_with_peer_certificate(settings)?.with_stats(stats.clone()),
                 authenticated: HashSet::new(),
             }));
         }
@@ -298,9 +299,19 @@ impl Transport {
                 return Err(errors::unauthorized(&first, "NTLM", username));
             }
         };
-        // Leg 3: authenticate, with the real request. The connection's certificate would bind
-        // the channel; reqwest does not expose it through backend-common yet (see README).
-        let token = ntlm::authenticate_token(&challenge, username, password.expose(), None)
+        // Leg 3: authenticate, with the real request. Over TLS the authenticate message carries
+        // the channel binding of this connection's certificate (`MsvAvChannelBindings`,
+        // `tls-server-end-point`), which Extended Protection for Authentication requires.
+        let binding = first
+            .peer_certificate
+            .as_deref()
+            .map(ntlm::channel_bindings);
+        tracing::debug!(
+            op = post.op,
+            channel_binding = binding.is_some(),
+            "NTLM authenticate"
+        );
+        let token = ntlm::authenticate_token(&challenge, username, password.expose(), binding)
             .map_err(|message| {
                 SourceError::new(Diagnostic::new(
                     &ews::UNAUTHORIZED,
