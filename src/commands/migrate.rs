@@ -280,20 +280,26 @@ fn print_mailbox(m: &MailboxComparison, names: &Sides, lang: Lang) {
             (&names.target, &m.target_errors),
         ] {
             for e in errors {
-                let calendar = if e.calendar.is_empty() {
+                let calendar = if e.calendar.is_empty()
+                    || e.calendar == calpump_engine::source::DEFAULT_CALENDAR
+                {
                     String::new()
                 } else {
                     format!(" ({})", e.calendar)
                 };
                 println!(
-                    "    {}{calendar}: {}",
+                    "    {}{calendar}: [{}] {}",
                     tr!(
                         lang,
                         format!("not readable through {side}"),
                         format!("nicht lesbar über {side}")
                     ),
-                    diag_line(&e.diagnostic, lang)
+                    e.diagnostic.code(),
+                    e.diagnostic.info().texts(lang).title
                 );
+                if !e.diagnostic.detail().is_empty() {
+                    println!("      {}", e.diagnostic.detail());
+                }
             }
         }
         return;
@@ -494,6 +500,22 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
             )
         )
     );
+    if s.unreadable_target > 0 || s.unreadable_current > 0 {
+        println!(
+            "{}",
+            tr!(
+                lang,
+                format!(
+                    "What is missing and how to grant it: `calpump migrate plan --route {} --to <profile>`.",
+                    cmp.route
+                ),
+                format!(
+                    "Was fehlt und wie es erteilt wird: `calpump migrate plan --route {} --to <Profil>`.",
+                    cmp.route
+                )
+            )
+        );
+    }
     if !clean && s.differences() > 0 {
         println!(
             "{}",

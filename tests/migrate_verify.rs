@@ -1,0 +1,205 @@
+//! `calpump migrate verify` finds and names differences injected into the simulator:
+//!
+//! * an event visible through only one protocol and a subject that differs between the two
+//!   reads — made by changing the tenant *between* the EWS read and the Graph read of a room:
+//!   verify reads a round of mailboxes through EWS first, then through Graph; a latency fault
+//!   holds the room's Graph `calendarView` until the test has created one meeting (only in
+//!   Graph), deleted another (only in EWS) and renamed a third (subject differs). The simulator
+//!   has no way to show an item to one protocol only (see the report);
+//! * a mailbox Graph may not read: the scoped app (application access policy on Building 1)
+//!   gets "Access to OData is disabled" for a room of Building 2.
+
+mod migrate_support;
+
+use std::time::Duration;
+
+use calpump_simulator::control::Protocol;
+use calpump_simulator::{EventChange, Fault, FaultRule, NewEvent};
+use migrate_support as s;
+use serde_json::Value;
+
+fn subjects(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|l| {
+            l.iter()
+                .map(|e| e["subject"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_events_only_in_one_protocol_changed_fields_and_unreadable_mailboxes() {
+    let sim = s::simulator(60, 16, 21).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    s::write_config(
+        &dir,
+        &format!(
+            r#"{profiles}
+[sinks.db]
+plugin = "database"
+url = "sqlite://db.sqlite"
+
+[[routes]]
+name = "rooms"
+profile = "online"
+mailboxes = ["room-1.01@contoso.com", "room-1.02@contoso.com", "room-2.01@contoso.com"]
+sinks = ["db"]
+"#,
+            profiles = s::profiles(&sim)
+        ),
+    );
+    let room = "room-1.01@contoso.com";
+    let renamed = s::single(&sim, room, 0);
+    let deleted = s::single(&sim, room, 1);
+    let c = sim.control();
+    // Holds the room's first Graph read for 3 s: the window in which the tenant changes.
+    c.add_fault(FaultRule {
+        protocol: Some(Protocol::Graph),
+        mailbox: Some(room.into()),
+        operation: Some("calendarView".into()),
+        count: Some(1),
+        in_batch: None,
+        fault: Fault::Latency { ms: 3000 },
+    });
+    let verify = tokio::spawn({
+        let dir = dir.clone();
+        async move {
+            s::run_async(
+                &dir,
+                &[
+                    "migrate", "verify", "--route", "rooms", "--to", "scoped", "--json",
+                ],
+            )
+            .await
+        }
+    });
+    s::wait_for("the room's Graph read", Duration::from_secs(60), || {
+        s::count(&sim, Protocol::Graph, "calendarView", room) >= 1
+    })
+    .await;
+    assert!(
+        s::count(&sim, Protocol::Ews, "GetItem", room) >= 1,
+        "EWS read the room before Graph"
+    );
+    let start = renamed.start + chrono::Duration::hours(3);
+    c.create_event(
+        room,
+        &NewEvent {
+            subject: "Only through Graph".into(),
+            start: Some(start),
+            end: Some(start + chrono::Duration::minutes(30)),
+            ..NewEvent::default()
+        },
+    )
+    .expect("create");
+    c.delete_event(room, &deleted.goid).expect("delete");
+    c.change_event(
+        room,
+        &renamed.goid,
+        None,
+        &EventChange {
+            subject: Some(format!("{} (renamed)", renamed.subject)),
+            ..EventChange::default()
+        },
+    )
+    .expect("change");
+    let out = verify.await.expect("join");
+    assert_eq!(out.status.code(), Some(1), "not clean: {}", s::text(&out));
+    let doc = s::json(&out);
+    assert_eq!(doc["clean"], false);
+    let summary = &doc["summary"];
+    assert_eq!(summary["only_in_current"], 1, "{summary}");
+    assert_eq!(summary["only_in_target"], 1, "{summary}");
+    assert_eq!(summary["changed"], 1, "{summary}");
+    assert_eq!(summary["unreadable_target"], 1, "{summary}");
+    assert_eq!(summary["compared"], 2, "{summary}");
+    let mailboxes = doc["mailboxes"].as_array().expect("mailboxes");
+    let by = |address: &str| {
+        mailboxes
+            .iter()
+            .find(|m| m["mailbox"] == address)
+            .unwrap_or_else(|| panic!("{address} missing"))
+    };
+    let m = by(room);
+    assert_eq!(subjects(&m["only_in_current"]), [deleted.subject.clone()]);
+    assert_eq!(subjects(&m["only_in_target"]), ["Only through Graph"]);
+    let changed = &m["changed"][0];
+    assert_eq!(changed["subject"], renamed.subject.as_str());
+    assert_eq!(
+        changed["fields"].as_array().map(Vec::len),
+        Some(1),
+        "{changed}"
+    );
+    assert_eq!(changed["fields"][0]["field"], "subject");
+    assert_eq!(changed["fields"][0]["current"], renamed.subject.as_str());
+    assert_eq!(
+        changed["fields"][0]["target"],
+        format!("{} (renamed)", renamed.subject).as_str()
+    );
+    assert_eq!(by("room-1.02@contoso.com")["clean"], true);
+    let out_of_scope = by("room-2.01@contoso.com");
+    assert_eq!(out_of_scope["clean"], false);
+    assert_eq!(
+        out_of_scope["target_errors"][0]["code"],
+        "graph.MailboxOutOfScope"
+    );
+    assert!(
+        out_of_scope["target_errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Access to OData is disabled")),
+        "{out_of_scope}"
+    );
+    assert!(
+        out_of_scope["current_events"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+
+    // Read again, in text: the room now reads alike (the differences were the injected ones),
+    // the scoped-out mailbox is named with its reason, in German too.
+    let out = s::run_async(
+        &dir,
+        &["migrate", "verify", "--route", "rooms", "--to", "scoped"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = s::text(&out);
+    assert!(text.contains("✓ 2 mailboxes read alike"), "{text}");
+    assert!(
+        text.contains("✗ Room 2.01 <room-2.01@contoso.com>"),
+        "{text}"
+    );
+    assert!(text.contains("Access to OData is disabled"), "{text}");
+    assert!(
+        text.contains("not readable through scoped (graph): [graph.MailboxOutOfScope]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "0 differ; unreadable: 0 through online (ews), 1 through scoped (graph) — NOT clean"
+        ),
+        "{text}"
+    );
+    let out = s::run_async(
+        &dir,
+        &[
+            "--lang", "de", "migrate", "verify", "--route", "rooms", "--to", "scoped",
+        ],
+    )
+    .await;
+    let text = s::text(&out);
+    assert!(text.contains("nicht lesbar über scoped (graph): [graph.MailboxOutOfScope] Die App darf dieses Postfach nicht lesen"), "{text}");
+    assert!(text.contains("NICHT sauber"), "{text}");
+
+    // Through the good app the same route is clean: exit 0.
+    let out = s::run_async(
+        &dir,
+        &["migrate", "verify", "--route", "rooms", "--to", "cloud"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", s::text(&out));
+    assert!(s::text(&out).contains("— clean"), "{}", s::text(&out));
+    sim.shutdown().await;
+}
