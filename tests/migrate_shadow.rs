@@ -239,7 +239,7 @@ sinks = ["db"]
                 renamed.goid
             )
         ),
-        [renamed.subject.clone()],
+        [renamed.subject.as_str()],
     );
     // … and nothing to the state store: cursors and index of the route's own backend only.
     let state = SqliteStateStore::open(&dir.join("state.db"))

@@ -123,7 +123,7 @@ sinks = ["db"]
             .unwrap_or_else(|| panic!("{address} missing"))
     };
     let m = by(room);
-    assert_eq!(subjects(&m["only_in_current"]), [deleted.subject.clone()]);
+    assert_eq!(subjects(&m["only_in_current"]), [deleted.subject.as_str()]);
     assert_eq!(subjects(&m["only_in_target"]), ["Only through Graph"]);
     let changed = &m["changed"][0];
     assert_eq!(changed["subject"], renamed.subject.as_str());

@@ -1558,7 +1558,7 @@ pub async fn plan(global: &Global, args: &MigratePlanArgs) -> Result<ExitCode> {
         .map(|c| c.info.address.clone());
     let steps = target.probe(probe_mailbox.as_deref()).await;
     let unresolved: Vec<(String, Diagnostic)> = resolved.failures.clone();
-    checks.sort_by(|a, b| a.error.is_some().cmp(&b.error.is_some()));
+    checks.sort_by_key(|c| c.error.is_some());
     let needs = needs(&steps, &lists, &checks);
     let onprem: Vec<String> = needs
         .iter()
