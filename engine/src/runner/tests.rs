@@ -396,3 +396,102 @@ async fn shutdown_stops_between_batches_without_committing_unfinished_calendars(
     assert!(committed < 6, "stopped early ({committed} committed)");
     assert_eq!(committed as u64, report.counts.calendars);
 }
+
+#[tokio::test]
+async fn shadow_mode_compares_after_the_run_and_nothing_from_the_shadow_reaches_sink_or_state() {
+    let source = Arc::new(MemorySource::generate("memory", 7, 3, 12, fixed_base()));
+    let addresses = rooms(3);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let runtime = RouteRuntime {
+        config: route("shadowed", &refs, &["runner-shadow"]),
+        source: source.clone(),
+        sinks: vec![sink("runner-shadow").await],
+    };
+    let store = MemoryStore::named("runner-shadow");
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    // The same tenant through another backend, with a few differences.
+    let shadow = Arc::new(MemorySource::generate("shadow", 7, 3, 12, fixed_base()));
+    let at = fixed_base() + chrono::Duration::days(2) + chrono::Duration::hours(3);
+    let ev = |uid: u64, subject: &str| {
+        make_event(
+            "room-01@example.test",
+            "default",
+            uid,
+            &format!("x{uid}"),
+            subject,
+            at,
+            at + chrono::Duration::hours(1),
+        )
+        .expect("event")
+    };
+    source.put("x1", ev(1 << 40, "Board"));
+    shadow.put("x1", ev(1 << 40, "Board (renamed)"));
+    shadow.put("x2", ev(2 << 40, "Only in the shadow"));
+    let mut options = opts();
+    options
+        .shadows
+        .insert("shadowed".into(), shadow.clone() as Arc<dyn Source>);
+
+    let report = run_route(&runtime, state.clone(), &options).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    let sh = report.shadow.expect("a shadow comparison");
+    assert!(!sh.clean, "{sh:#?}");
+    assert_eq!(
+        (
+            sh.summary.changed,
+            sh.summary.only_in_target,
+            sh.differences
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(sh.differences, sh.summary.differences());
+    assert_eq!(sh.summary.compared, 3);
+    assert!(!sh.mailboxes.is_empty() && sh.mailboxes.iter().all(|m| !m.clean()));
+    assert_eq!(
+        crate::metrics::global().value("calpump_shadow_differences", &[("route", "shadowed")]),
+        Some(sh.differences as f64)
+    );
+    // The sink holds the route's own source, nothing of the shadow's; state likewise.
+    assert_eq!(store.content(), source.truth(&window_of(&runtime)));
+    assert!(
+        store
+            .batches()
+            .iter()
+            .all(|b| b.kind == BatchKind::Snapshot)
+    );
+    assert_eq!(
+        store.batches().len(),
+        3,
+        "one snapshot per mailbox, none from the shadow"
+    );
+    let calendars = state.calendars(Some("shadowed")).await.expect("calendars");
+    assert!(
+        calendars.iter().all(|(k, _)| k.backend == "memory"),
+        "{calendars:?}"
+    );
+    assert_eq!(
+        state
+            .recent_runs(Some("shadowed"), 10)
+            .await
+            .expect("runs")
+            .len(),
+        1
+    );
+
+    // A shadow that reads alike is clean, and the gauge goes back to 0.
+    let twin = Arc::new(MemorySource::generate("twin", 7, 3, 12, fixed_base()));
+    twin.put("x1", ev(1 << 40, "Board"));
+    let mut options = opts();
+    options
+        .shadows
+        .insert("shadowed".into(), twin as Arc<dyn Source>);
+    let report = run_route(&runtime, state.clone(), &options).await;
+    let sh = report.shadow.expect("a shadow comparison");
+    assert!(sh.clean, "{sh:#?}");
+    assert_eq!(
+        crate::metrics::global().value("calpump_shadow_differences", &[("route", "shadowed")]),
+        Some(0.0)
+    );
+    // Without the option there is no comparison.
+    assert!(run_route(&runtime, state, &opts()).await.shadow.is_none());
+}
