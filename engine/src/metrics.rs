@@ -250,7 +250,7 @@ pub static METRICS: &[MetricDescriptor] = &[
         via: None,
     },
     MetricDescriptor {
-        name: "calpump_plugin_calpump_doorsign_push_total",
+        name: "calpump_plugin_doorsign_push_total",
         kind: MetricKind::Counter,
         labels: &[
             ("plugin", "`doorsign`"),
@@ -265,7 +265,7 @@ pub static METRICS: &[MetricDescriptor] = &[
         via: None,
     },
     MetricDescriptor {
-        name: "calpump_plugin_calpump_sink_database_upserted_total",
+        name: "calpump_plugin_database_upserted_total",
         kind: MetricKind::Counter,
         labels: &[("plugin", "`database`"), ("route", "the route's name")],
         help: "Rows the database sink inserted or updated.",
@@ -273,7 +273,7 @@ pub static METRICS: &[MetricDescriptor] = &[
         via: None,
     },
     MetricDescriptor {
-        name: "calpump_plugin_calpump_sink_database_unchanged_total",
+        name: "calpump_plugin_database_unchanged_total",
         kind: MetricKind::Counter,
         labels: &[("plugin", "`database`"), ("route", "the route's name")],
         help: "Events the database sink skipped because their content hash had not changed.",
@@ -281,7 +281,7 @@ pub static METRICS: &[MetricDescriptor] = &[
         via: None,
     },
     MetricDescriptor {
-        name: "calpump_plugin_calpump_sink_database_deleted_total",
+        name: "calpump_plugin_database_deleted_total",
         kind: MetricKind::Counter,
         labels: &[("plugin", "`database`"), ("route", "the route's name")],
         help: "Rows the database sink deleted (soft or hard), deletes and events gone from a complete snapshot.",
@@ -289,7 +289,7 @@ pub static METRICS: &[MetricDescriptor] = &[
         via: None,
     },
     MetricDescriptor {
-        name: "calpump_plugin_calpump_sink_database_rejected_total",
+        name: "calpump_plugin_database_rejected_total",
         kind: MetricKind::Counter,
         labels: &[("plugin", "`database`"), ("route", "the route's name")],
         help: "Events the database sink refused (a value it cannot store).",

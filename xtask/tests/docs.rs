@@ -40,8 +40,8 @@ fn every_metric_the_code_emits_is_in_the_table() {
         "calpump_sink_calls_total",
         "calpump_secret_expiry_days",
         "calpump_up",
-        "calpump_plugin_calpump_doorsign_push_total",
-        "calpump_plugin_calpump_sink_database_upserted_total",
+        "calpump_plugin_doorsign_push_total",
+        "calpump_plugin_database_upserted_total",
     ] {
         assert!(names.contains(expected), "{expected} not found by the scan");
     }

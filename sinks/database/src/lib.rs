@@ -276,22 +276,22 @@ impl Sink for DatabaseSink {
             }
             let labels = [("route", route.as_str())];
             counter(
-                "calpump_sink_database_upserted_total",
+                "database_upserted_total",
                 &labels,
                 outcome.upserted as f64,
             );
             counter(
-                "calpump_sink_database_unchanged_total",
+                "database_unchanged_total",
                 &labels,
                 outcome.unchanged as f64,
             );
             counter(
-                "calpump_sink_database_deleted_total",
+                "database_deleted_total",
                 &labels,
                 (outcome.deleted + outcome.vanished) as f64,
             );
             counter(
-                "calpump_sink_database_rejected_total",
+                "database_rejected_total",
                 &labels,
                 result.rejected.len() as f64,
             );

@@ -403,7 +403,7 @@ fn backoff(retry: &RetryConfig, attempts: u32) -> Duration {
 fn count(target: &str, outcome: &str, n: usize) {
     if n > 0 {
         counter(
-            "calpump_doorsign_push_total",
+            "doorsign_push_total",
             &[("target", target), ("outcome", outcome)],
             n as f64,
         );
