@@ -395,8 +395,10 @@ pub struct Event {
     pub calendar: String,
     pub source: SourceIds,
     pub kind: EventKind,
-    /// iCalendar UID as the backend reports it (EWS `UID`, Graph `iCalUId`). Informational:
-    /// the two differ for invitations from outside Exchange.
+    /// The meeting's iCalendar UID, derived from the global object id by the rule of
+    /// [MS-OXCICAL] (for an invitation from outside Exchange: the sender's own UID; otherwise the
+    /// hex of the global object id). Both backends derive it the same way, because EWS `UID` and
+    /// Graph `iCalUId` disagree for outside invitations. Informational, not identity.
     pub ical_uid: Option<String>,
     pub subject: String,
     pub location: Option<String>,
