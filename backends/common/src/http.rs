@@ -383,6 +383,12 @@ impl HttpClient {
             Ok(response) => response,
             Err(err) => {
                 counters.error();
+                calpump_engine::metrics::record_request(
+                    self.stats.backend(),
+                    op,
+                    "transport_error",
+                    started.elapsed(),
+                );
                 let error = classify_transport(&url, &err);
                 tracing::debug!(
                     op,
@@ -422,8 +428,15 @@ impl HttpClient {
             body,
             peer_certificate,
         };
+        calpump_engine::metrics::record_request(
+            self.stats.backend(),
+            op,
+            status.as_str(),
+            started.elapsed(),
+        );
         if response.is_throttled() {
             counters.throttle();
+            calpump_engine::metrics::record_throttle(self.stats.backend());
         } else if !status.is_success() {
             counters.error();
         }

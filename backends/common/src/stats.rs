@@ -136,6 +136,10 @@ impl Stats {
         Arc::new(Self::build("", ""))
     }
 
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
     pub fn profile(&self) -> &str {
         &self.profile
     }

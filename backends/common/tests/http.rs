@@ -580,3 +580,43 @@ async fn the_servers_certificate_is_exposed_when_asked_for() {
         .expect("answer");
     assert_eq!(response.peer_certificate, None);
 }
+
+/// Every request and every throttle reaches the engine's `/metrics` registry, labelled with the
+/// backend of the client's stats.
+#[tokio::test]
+async fn requests_and_throttles_reach_the_metrics_registry() {
+    let app = Router::new().route("/ok", get(|| async { "{}" })).route(
+        "/busy",
+        get(|| async {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "{}",
+            )
+        }),
+    );
+    let base = format!("http://{}", serve(app).await);
+    let http = client(Duration::from_secs(5))
+        .with_stats(Stats::register("metrics-test", "metricsbackend"));
+    http.send("ok-op", http.reqwest().get(format!("{base}/ok")))
+        .await
+        .expect("ok");
+    let _ = http
+        .send("busy-op", http.reqwest().get(format!("{base}/busy")))
+        .await;
+    let text = calpump_engine::metrics::global().render();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("calpump_requests_total{")
+                && l.contains("backend=\"metricsbackend\"")
+                && l.contains("operation=\"ok-op\"")
+                && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("calpump_throttled_total{")
+                && l.contains("backend=\"metricsbackend\"")),
+        "{text}"
+    );
+}

@@ -108,7 +108,10 @@ impl EwsClient {
                         "ErrorExceededConnectionCount: concurrency lowered"
                     );
                 }
-                Err(e) if e.code() == ews::SERVER_BUSY.code => counters.throttle(),
+                Err(e) if e.code() == ews::SERVER_BUSY.code => {
+                    counters.throttle();
+                    calpump_engine::metrics::record_throttle("ews");
+                }
                 Err(_) => {}
             }
             result

@@ -419,6 +419,7 @@ impl GraphClient {
                     Err(e) => {
                         if e.code() == graph::THROTTLED.code {
                             counters.throttle();
+                            calpump_engine::metrics::record_throttle("graph");
                         }
                         if error::is_unauthorized(&e) && refreshed_serial != Some(token.serial()) {
                             // One new token for the whole call, then the item goes again.
