@@ -45,6 +45,15 @@ pub fn code_info(code: &str) -> (&'static DiagnosticInfo, bool) {
         "ErrorInvalidServerVersion" | "ErrorIncorrectSchemaVersion" | "ErrorSchemaValidation" => {
             (&ews::INVALID_SERVER_VERSION, false)
         }
+        // An app-only token without ExchangeImpersonation (`impersonation = false`).
+        "ErrorInvalidExchangeImpersonationHeaderData" => (&ews::IMPERSONATION_HEADER_MISSING, false),
+        "ErrorNameResolutionNoResults" => (&ews::NAME_RESOLUTION_NO_RESULTS, false),
+        "ErrorFolderNotFound" => (&ews::FOLDER_NOT_FOUND, false),
+        // The catalogue calls these retryable (the next sync or a smaller view gets past them);
+        // sending the same request again does not, so the client does not repeat it.
+        "ErrorItemNotFound" => (&ews::ITEM_NOT_FOUND, false),
+        "ErrorCalendarViewRangeTooBig" => (&ews::CALENDAR_VIEW_RANGE_TOO_BIG, false),
+        "ErrorExceededFindCountLimit" => (&ews::EXCEEDED_FIND_COUNT_LIMIT, false),
         _ => (&ews::OTHER, false),
     }
 }
@@ -92,7 +101,19 @@ pub fn offered_schemes(response: &HttpResponse) -> Vec<String> {
     out
 }
 
-/// 401: `ews.Unauthorized` naming the URL, the scheme calpump used and what the server offers.
+/// `x-ms-diagnostics` code 2000008: "The token contains no permissions, or permissions can not
+/// be understood." — what Exchange Online answers (with a 401) to a token that lacks
+/// `full_access_as_app` / `EWS.AccessAsUser.All`, e.g. when admin consent is missing.
+const DIAG_NO_PERMISSION: &str = "2000008";
+
+/// Whether an `x-ms-diagnostics` value (`2000008;reason="…";error_category="…"`) carries `code`.
+fn diagnostics_code_is(value: &str, code: &str) -> bool {
+    value.split(';').next().map(str::trim) == Some(code)
+}
+
+/// 401: `ews.Unauthorized` naming the URL, the scheme calpump used and what the server offers;
+/// `ews.TokenLacksPermission` when `x-ms-diagnostics` says the token carries no EWS permission
+/// (a permission failure: consent changes take minutes to reach Exchange).
 pub fn unauthorized(response: &HttpResponse, used: &str, who: &str) -> SourceError {
     let offered = offered_schemes(response);
     let offered = if offered.is_empty() {
@@ -104,14 +125,19 @@ pub fn unauthorized(response: &HttpResponse, used: &str, who: &str) -> SourceErr
         "{} answered HTTP 401 to {used} authentication as {who}; the server offers: {offered}",
         display_url(&response.url)
     );
-    if let Some(diag) = response
+    let diag = response
         .headers
         .get("x-ms-diagnostics")
-        .and_then(|v| v.to_str().ok())
-    {
+        .and_then(|v| v.to_str().ok());
+    if let Some(diag) = diag {
         detail.push_str(&format!(" (x-ms-diagnostics: {diag})"));
     }
-    SourceError::new(Diagnostic::new(&ews::UNAUTHORIZED, detail)).retryable(false)
+    let info = if diag.is_some_and(|d| diagnostics_code_is(d, DIAG_NO_PERMISSION)) {
+        &ews::TOKEN_LACKS_PERMISSION
+    } else {
+        &ews::UNAUTHORIZED
+    };
+    SourceError::new(Diagnostic::new(info, detail)).retryable(false)
 }
 
 /// 403 without an EWS answer: EWS is switched off for the tenant, the mailbox or the app.
@@ -171,6 +197,33 @@ mod tests {
             "ews.ServerTransient"
         );
         assert_eq!(code_info("ErrorSomethingNew").0.code, "ews.Other");
+        for (code, entry) in [
+            (
+                "ErrorInvalidExchangeImpersonationHeaderData",
+                "ews.ErrorInvalidExchangeImpersonationHeaderData",
+            ),
+            (
+                "ErrorNameResolutionNoResults",
+                "ews.ErrorNameResolutionNoResults",
+            ),
+            ("ErrorFolderNotFound", "ews.ErrorFolderNotFound"),
+            ("ErrorItemNotFound", "ews.ErrorItemNotFound"),
+            (
+                "ErrorCalendarViewRangeTooBig",
+                "ews.ErrorCalendarViewRangeTooBig",
+            ),
+            (
+                "ErrorExceededFindCountLimit",
+                "ews.ErrorExceededFindCountLimit",
+            ),
+        ] {
+            let (info, retryable) = code_info(code);
+            assert_eq!(info.code, entry, "{code}");
+            assert!(!retryable, "{code} is not re-sent as is");
+            let e = code_error(code, "", None, "FindItem as room@contoso.com");
+            assert_eq!(e.code(), entry);
+            assert!(!e.retryable, "{code}");
+        }
         let e = code_error(
             "ErrorServerBusy",
             "The server cannot service this request right now.",
@@ -180,5 +233,53 @@ mod tests {
         assert!(e.retryable);
         assert_eq!(e.retry_after, Some(Duration::from_millis(5000)));
         assert!(e.diagnostic.detail().contains("BackOffMilliseconds 5000"));
+    }
+
+    fn response_401(diagnostics: Option<&str>) -> HttpResponse {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            WWW_AUTHENTICATE,
+            reqwest::header::HeaderValue::from_static(
+                "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\"",
+            ),
+        );
+        if let Some(d) = diagnostics {
+            headers.insert(
+                "x-ms-diagnostics",
+                reqwest::header::HeaderValue::from_str(d).unwrap(),
+            );
+        }
+        HttpResponse {
+            url: reqwest::Url::parse("https://outlook.office365.com/EWS/Exchange.asmx").unwrap(),
+            status: reqwest::StatusCode::UNAUTHORIZED,
+            headers,
+            body: Vec::new(),
+            peer_certificate: None,
+        }
+    }
+
+    #[test]
+    fn a_token_without_ews_permission_is_a_permission_failure() {
+        // Exchange Online's answer to an app token without full_access_as_app.
+        let r = response_401(Some(
+            "2000008;reason=\"The token contains no permissions, or permissions can not be understood.\";error_category=\"invalid_grant\"",
+        ));
+        let e = unauthorized(&r, "OAuth", "app 0a1b");
+        assert_eq!(e.code(), "ews.TokenLacksPermission");
+        assert!(e.diagnostic.info().permission, "--wait retries it");
+        assert!(!e.retryable);
+        assert!(e.diagnostic.detail().contains("2000008"));
+        // Other token refusals and plain 401s stay `ews.Unauthorized`.
+        let expired = response_401(Some(
+            "2000007;reason=\"The token has expired.\";error_category=\"invalid_lifetime\"",
+        ));
+        assert_eq!(
+            unauthorized(&expired, "OAuth", "app").code(),
+            "ews.Unauthorized"
+        );
+        assert_eq!(
+            unauthorized(&response_401(None), "Basic", "svc").code(),
+            "ews.Unauthorized"
+        );
     }
 }

@@ -324,9 +324,11 @@ async fn auth_step(source: &EwsSource, url: &Url, probe: Option<&str>) -> StepOu
                 if let Some(c) = &claims
                     && !c.grants(wanted)
                 {
+                    // A permission-type failure: `profile test --wait` retries it while the
+                    // admin's consent replicates.
                     return StepOutcome::Failed {
                         diagnostic: Diagnostic::new(
-                            &ews::UNAUTHORIZED,
+                            &ews::TOKEN_LACKS_PERMISSION,
                             format!("{detail}; {wanted} is missing"),
                         ),
                     };
@@ -342,6 +344,7 @@ async fn auth_step(source: &EwsSource, url: &Url, probe: Option<&str>) -> StepOu
         Ok(_) => {}
         Err(e)
             if e.code() == ews::UNAUTHORIZED.code
+                || e.code() == ews::TOKEN_LACKS_PERMISSION.code
                 || e.code().starts_with("net.")
                 || e.code().starts_with("http.")
                 || e.code() == ews::EWS_DISABLED.code =>

@@ -117,3 +117,51 @@ async fn failures_name_their_diagnostic_and_skip_the_rest() {
     );
     sim.shutdown().await;
 }
+
+/// An app without `full_access_as_app` (admin consent missing): the auth step names
+/// `ews.TokenLacksPermission`, a permission-type failure that `profile test --wait` retries; a
+/// sync gets Exchange Online's 401 with `x-ms-diagnostics` 2000008 and the same code.
+#[tokio::test]
+async fn a_token_without_full_access_as_app_is_a_permission_failure() {
+    let sim = sim(3).await;
+    let text = profile_toml(&sim, "client_credentials")
+        .replace(
+            calpump_simulator::catalogue::EWS_APP_ID,
+            calpump_simulator::catalogue::NO_CONSENT_APP_ID,
+        )
+        .replace(
+            calpump_simulator::catalogue::EWS_APP_SECRET,
+            calpump_simulator::catalogue::NO_CONSENT_APP_SECRET,
+        );
+    let source = source_from(&text);
+    let steps = source.probe(Some("room-1.01@contoso.com")).await;
+    let s = summary(&steps);
+    assert_eq!(
+        (s[3].0.as_str(), s[3].1, s[3].2.as_str()),
+        ("auth", "failed", "ews.TokenLacksPermission"),
+        "{s:?}"
+    );
+    let StepOutcome::Failed { diagnostic } = &steps[3].outcome else {
+        panic!("{s:?}");
+    };
+    assert!(diagnostic.info().permission);
+    assert!(
+        diagnostic.detail().contains("full_access_as_app is missing"),
+        "{}",
+        diagnostic.detail()
+    );
+    assert!(s[4..].iter().all(|(_, st, _)| *st == "skipped"), "{s:?}");
+
+    // The same app syncing: the 401 carries 2000008.
+    let err = source
+        .calendars(&common::room("room-1.01@contoso.com"))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), "ews.TokenLacksPermission", "{err:?}");
+    assert!(
+        err.diagnostic.detail().contains("2000008"),
+        "{}",
+        err.diagnostic.detail()
+    );
+    sim.shutdown().await;
+}
