@@ -112,7 +112,7 @@ impl GraphSource {
                 "mailbox-access" => match probe_mailbox.or(self.profile.probe_mailbox()) {
                     Some(mailbox) => self.probe_mailbox_access(mailbox).await,
                     None => StepOutcome::Skipped {
-                        reason: "no probe mailbox: give one (`calpump profile test NAME --mailbox ADDRESS`) or set `probe_mailbox` in the profile".to_string(),
+                        reason: "no probe mailbox: give one (`calpump profile test NAME --probe ADDRESS`) or set `probe_mailbox` in the profile".to_string(),
                     },
                 },
                 _ => match token_claims.clone().flatten() {

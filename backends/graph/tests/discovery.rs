@@ -230,10 +230,15 @@ async fn profile_test_runs_step_by_step() {
 
     // No probe mailbox: that step is skipped, the rest runs.
     let steps = good.probe(None).await;
-    assert!(matches!(
-        outcome(&steps, "mailbox-access"),
-        StepOutcome::Skipped { .. }
-    ));
+    // The reason names `profile test`'s real flag, `--probe`.
+    match outcome(&steps, "mailbox-access") {
+        StepOutcome::Skipped { reason } => assert!(
+            reason.contains("calpump profile test NAME --probe ADDRESS")
+                && !reason.contains("--mailbox"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         outcome(&steps, "permissions"),
         StepOutcome::Passed { .. }
