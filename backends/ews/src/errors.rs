@@ -46,7 +46,9 @@ pub fn code_info(code: &str) -> (&'static DiagnosticInfo, bool) {
             (&ews::INVALID_SERVER_VERSION, false)
         }
         // An app-only token without ExchangeImpersonation (`impersonation = false`).
-        "ErrorInvalidExchangeImpersonationHeaderData" => (&ews::IMPERSONATION_HEADER_MISSING, false),
+        "ErrorInvalidExchangeImpersonationHeaderData" => {
+            (&ews::IMPERSONATION_HEADER_MISSING, false)
+        }
         "ErrorNameResolutionNoResults" => (&ews::NAME_RESOLUTION_NO_RESULTS, false),
         "ErrorFolderNotFound" => (&ews::FOLDER_NOT_FOUND, false),
         // The catalogue calls these retryable (the next sync or a smaller view gets past them);

@@ -146,7 +146,9 @@ async fn a_token_without_full_access_as_app_is_a_permission_failure() {
     };
     assert!(diagnostic.info().permission);
     assert!(
-        diagnostic.detail().contains("full_access_as_app is missing"),
+        diagnostic
+            .detail()
+            .contains("full_access_as_app is missing"),
         "{}",
         diagnostic.detail()
     );
