@@ -4,19 +4,17 @@
 //! backends pass with exit 0; `--json` has a stable shape; `--wait` retries a permission
 //! failure until the admin's change arrives.
 //!
-//! "EWS disabled" (HTTP 403 without an EWS answer) is not something the simulator can produce
-//! (its throttle fault answers 403 with an HTML page, which is `http.HtmlInsteadOfApi`); it is
-//! shown here with a minimal server on loopback that answers 403 Forbidden to every request.
+//! "EWS disabled" uses the simulator's `ews_disabled` fault: Exchange Online's answer when EWS
+//! is switched off for the tenant or the app (403 Forbidden, empty body, no SOAP).
 
 mod profile_support;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use calpump_engine::diagnostics::catalogue::lookup;
-use calpump_simulator::catalogue;
+use calpump_simulator::{Fault, FaultRule, Protocol, catalogue};
 use profile_support::*;
 
 struct Case {
@@ -243,65 +241,34 @@ async fn every_failure_names_its_step_code_and_remedy_in_both_languages() {
     sim.shutdown().await;
 }
 
-/// Answers every HTTP request with 403 Forbidden and no body — what Exchange Online answers an
-/// app that is not allowed to use EWS.
-fn forbidding_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head and the body (Content-Length), then answer.
-                loop {
-                    let Ok(n) = stream.read(&mut chunk) else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= head_end + 4 + length {
-                            let _ = stream.write_all(
-                                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                            );
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-#[test]
-fn ews_switched_off_is_named_with_its_remedy() {
-    let port = forbidding_server();
+/// EWS switched off for the tenant or the app (`EWSEnabled = False`, an app missing from
+/// `EWSAllowedAppIDs`): the simulator answers every authenticated EWS request with a bare 403.
+/// The app-only OAuth profile gets its token (with `full_access_as_app`) and fails at step 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ews_switched_off_is_named_with_its_remedy() {
+    let sim = simulator(5).await;
+    sim.control()
+        .add_fault(FaultRule::new(Fault::EwsDisabled).protocol(Protocol::Ews));
     let profile = format!(
-        "[profiles.p]\nbackend = \"ews\"\nurl = \"http://127.0.0.1:{port}/EWS/Exchange.asmx\"\nauth = {{ kind = \"basic\", username = \"svc-pump@contoso.com\", password = \"x-secret-x\" }}\nimpersonation = true\n"
+        "[profiles.p]\nbackend = \"ews\"\nurl = \"{}\"\nauth = {{ kind = \"oauth\", tenant = \"{}\", client_id = \"{}\", client_secret = {}, authority = \"{}\" }}\n",
+        sim.ews_url(),
+        catalogue::TENANT_DOMAIN,
+        catalogue::EWS_APP_ID,
+        toml_str(catalogue::EWS_APP_SECRET),
+        sim.base_url()
     );
-    check_case(&Case {
+    let case = Case {
         what: "EWS disabled (403 without an EWS answer)",
         profile,
         probe: Some("room-1.01@contoso.com"),
         step: 4,
         step_id: "auth",
         code: "ews.EwsDisabled",
-    });
+    };
+    tokio::task::spawn_blocking(move || check_case(&case))
+        .await
+        .expect("case");
+    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,6 +71,14 @@ pub enum Fault {
     EwsExceededConnectionCount,
     /// EWS `ErrorInvalidSyncStateData` for SyncFolderItems.
     EwsInvalidSyncState,
+    /// EWS (and Autodiscover) switched off for the tenant, the app or the mailbox, as Exchange
+    /// Online answers it during the EWS retirement — `EWSEnabled = False` on the organisation
+    /// or the mailbox, an app missing from `EWSAllowedAppIDs` (from 1 October 2026), Microsoft's
+    /// temporary shut-offs before that — and as `EwsApplicationAccessPolicy` blocks do: an
+    /// authenticated request gets `403 Forbidden` with an empty body (no SOAP fault, no
+    /// `x-ms-diagnostics`) and a `request-id`. Credentials are still checked first (a wrong
+    /// password stays 401). Graph and the token endpoint ignore it.
+    EwsDisabled,
 }
 
 fn default_429() -> u16 {

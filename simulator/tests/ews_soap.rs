@@ -978,3 +978,86 @@ async fn all_day_items_are_local_midnight_with_their_zone() {
     }
     e.sim.shutdown().await;
 }
+
+/// `ews_disabled`: what Exchange Online answers when EWS is blocked for the tenant, the app or
+/// the mailbox — 403 with an empty body and a `request-id`, no SOAP, on EWS and Autodiscover;
+/// credentials are checked first; a rule for one mailbox blocks only that mailbox.
+#[tokio::test]
+async fn ews_disabled_answers_403_without_soap_after_authentication() {
+    let e = Ews::start().await;
+    let base = e.sim.base_url().to_string();
+    let get_cal = r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>"#;
+    // Over the HTTP control API, for EWS only.
+    let r = e
+        .http
+        .post(format!("{base}/_sim/faults"))
+        .json(&json!({"protocol": "ews", "fault": {"kind": "ews_disabled"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let rule: Value = r.json().await.unwrap();
+    let a = e.post(Some(ROOM), get_cal).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.text.is_empty(), "{}", a.text);
+    assert!(a.headers.get("request-id").is_some());
+    assert!(a.headers.get("x-ms-diagnostics").is_none());
+    // An envelope that does not parse is refused the same way.
+    let a = e
+        .post_as(catalogue::SVC_PUMP, &[], "not xml".to_string())
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // A wrong password is still a 401: the block applies to authenticated callers.
+    let r = e
+        .http
+        .post(e.sim.ews_url())
+        .basic_auth(catalogue::SVC_PUMP, Some("wrong"))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(env(Some(ROOM), get_cal))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Autodiscover is not covered by a rule for `ews`.
+    let soap_ad = |addr: &str| {
+        format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover"><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User><a:Mailbox>{addr}</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>ExternalEwsUrl</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>"#
+        )
+    };
+    let autodiscover = || {
+        e.http
+            .post(format!("{base}/autodiscover/autodiscover.svc"))
+            .basic_auth(catalogue::SVC_PUMP, Some(catalogue::ACCOUNT_PASSWORD))
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .body(soap_ad(ROOM))
+            .send()
+    };
+    assert_eq!(autodiscover().await.unwrap().status(), StatusCode::OK);
+    let id = rule["id"].as_u64().unwrap();
+    e.sim.control().remove_fault(id);
+    assert_eq!(e.post(Some(ROOM), get_cal).await.status, StatusCode::OK);
+
+    // Autodiscover blocked too.
+    let c = e.sim.control();
+    c.add_fault(FaultRule::new(Fault::EwsDisabled).protocol(Protocol::Autodiscover));
+    let r = autodiscover().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().is_empty());
+    c.clear_faults();
+
+    // One mailbox (`Set-CASMailbox -EwsEnabled $false`): the others still answer.
+    c.add_fault(
+        FaultRule::new(Fault::EwsDisabled)
+            .protocol(Protocol::Ews)
+            .mailbox(ROOM),
+    );
+    assert_eq!(
+        e.post(Some(ROOM), get_cal).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        e.post(Some("room-1.02@contoso.com"), get_cal).await.status,
+        StatusCode::OK
+    );
+    e.sim.shutdown().await;
+}

@@ -158,6 +158,11 @@ pub enum Answer {
     RedirectAddress(String),
     RedirectUrl(String),
     Error(String),
+    /// An authenticated request refused with `403 Forbidden` and no Autodiscover answer — what
+    /// Exchange Online answers when EWS is switched off for the tenant, the app or the mailbox.
+    Forbidden(String),
+    /// No HTTP answer at all (DNS, connection, TLS).
+    Unreachable(String),
 }
 
 /// Reads a SOAP `GetUserSettingsResponseMessage`.
@@ -317,6 +322,10 @@ pub async fn discover(
     let mut seen: HashSet<(Candidate, String)> = HashSet::new();
     let mut tried: Vec<String> = Vec::new();
     let mut hops = 0usize;
+    // Endpoints (SOAP/POX, authenticated) that refused with 403, and those that answered
+    // anything else that is not a result or a redirect.
+    let mut forbidden = 0usize;
+    let mut other_answers = 0usize;
     let fail = |tried: &[String], why: &str| {
         SourceError::new(Diagnostic::new(
             &ews::AUTODISCOVER_FAILED,
@@ -404,8 +413,29 @@ pub async fn discover(
                 };
                 queue.push_front(next);
             }
-            Answer::Error(why) => tried.push(format!("{kind} {shown}: {why}")),
+            Answer::Error(why) => {
+                if !matches!(candidate, Candidate::RedirectGet(_)) {
+                    other_answers += 1;
+                }
+                tried.push(format!("{kind} {shown}: {why}"));
+            }
+            Answer::Forbidden(why) => {
+                forbidden += 1;
+                tried.push(format!("{kind} {shown}: {why}"));
+            }
+            Answer::Unreachable(why) => tried.push(format!("{kind} {shown}: {why}")),
         }
+    }
+    if forbidden > 0 && other_answers == 0 {
+        // Every Autodiscover endpoint that answered refused the authenticated request with a
+        // bare 403: EWS (and Autodiscover with it) is switched off, not misconfigured.
+        return Err(SourceError::new(Diagnostic::new(
+            &ews::EWS_DISABLED,
+            format!(
+                "Autodiscover for {address}: every endpoint that answered refused with HTTP 403 Forbidden and no Autodiscover answer; tried: {}",
+                tried.join(" | ")
+            ),
+        )));
     }
     Err(fail(
         &tried,
@@ -431,8 +461,22 @@ async fn post_and_read(
         .await
     {
         Ok(r) => r,
-        Err(e) => return Answer::Error(format!("[{}] {}", e.code(), e.diagnostic.detail())),
+        Err(e) => {
+            let text = format!("[{}] {}", e.code(), e.diagnostic.detail());
+            return if e.code().starts_with("net.") {
+                Answer::Unreachable(text)
+            } else {
+                Answer::Error(text)
+            };
+        }
     };
+    if response.status == reqwest::StatusCode::FORBIDDEN && !response.is_html() {
+        let mut why = "HTTP 403 Forbidden without an Autodiscover answer".to_string();
+        if let Some(id) = response.request_id() {
+            why.push_str(&format!(", request id {id}"));
+        }
+        return Answer::Forbidden(why);
+    }
     if response.is_html() {
         return Answer::Error(format!(
             "HTTP {} with an HTML page{}",

@@ -292,3 +292,80 @@ async fn impersonation_denied_and_unknown_mailbox_carry_their_diagnostics() {
     );
     sim.shutdown().await;
 }
+
+/// The simulator's `ews_disabled` (Exchange Online's answer when EWS is switched off for the
+/// tenant, the app or a mailbox: 403, no body): the blocked mailbox fails with `ews.EwsDisabled`
+/// and is not retried, the others sync; `profile test` fails at the auth step; Autodiscover
+/// answering only 403 is `ews.EwsDisabled` too, not "Autodiscover found nothing".
+#[tokio::test]
+async fn ews_switched_off_is_ews_disabled_everywhere() {
+    let sim = sim(3).await;
+    let win = window(&sim);
+    let c = sim.control();
+    // One mailbox blocked (Set-CASMailbox -EwsEnabled $false).
+    c.add_fault(
+        FaultRule::new(Fault::EwsDisabled)
+            .protocol(Protocol::Ews)
+            .mailbox(ROOMS[0]),
+    );
+    let src = Arc::new(source(&sim, "client_credentials"));
+    let dyn_src: Arc<dyn Source> = src.clone();
+    let mut sink = Collector::default();
+    sink.sync_parallel(&dyn_src, &rooms(), win, 3).await;
+    let e = sink.errors.get(ROOMS[0]).expect("blocked");
+    assert_eq!(e.code(), "ews.EwsDisabled", "{e:?}");
+    assert!(!e.retryable);
+    assert!(
+        e.diagnostic.detail().contains("403"),
+        "{}",
+        e.diagnostic.detail()
+    );
+    assert!(e.diagnostic.info().permission);
+    assert_eq!(sink.errors.len(), 1, "{:?}", sink.errors);
+    for r in &ROOMS[1..] {
+        assert_equals_truth(&sim, &sink, r, win);
+    }
+    assert_eq!(retries(&src), 0, "a 403 is not retried");
+    c.clear_faults();
+
+    // The whole tenant: profile test fails at the auth step.
+    c.add_fault(FaultRule::new(Fault::EwsDisabled).protocol(Protocol::Ews));
+    let steps = source(&sim, "client_credentials")
+        .probe(Some(ROOMS[0]))
+        .await;
+    let auth = steps.iter().find(|s| s.id == "auth").expect("auth step");
+    match &auth.outcome {
+        calpump_engine::source::StepOutcome::Failed { diagnostic } => {
+            assert_eq!(diagnostic.code(), "ews.EwsDisabled")
+        }
+        other => panic!("{other:?}"),
+    }
+    c.clear_faults();
+
+    // Autodiscover blocked as well: its step says EWS is off.
+    c.add_fault(FaultRule::new(Fault::EwsDisabled).protocol(Protocol::Autodiscover));
+    let text = format!(
+        r#"autodiscover = "svc-pump@contoso.com"
+           autodiscover_url = "{}"
+           auth = {{ kind = "basic", username = "svc-pump@contoso.com", password = "{PASSWORD}" }}
+           impersonation = true"#,
+        sim.base_url()
+    );
+    let steps = source_from(&text).probe(Some(ROOMS[0])).await;
+    let ad = steps
+        .iter()
+        .find(|s| s.id == "autodiscover")
+        .expect("autodiscover step");
+    match &ad.outcome {
+        calpump_engine::source::StepOutcome::Failed { diagnostic } => {
+            assert_eq!(diagnostic.code(), "ews.EwsDisabled");
+            assert!(
+                diagnostic.detail().contains("HTTP 403 Forbidden"),
+                "{}",
+                diagnostic.detail()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    sim.shutdown().await;
+}

@@ -125,6 +125,26 @@ fn throttled(status: u16, retry_after: Option<u64>) -> Response {
     r
 }
 
+/// What Exchange Online answers an authenticated EWS or Autodiscover request when EWS is
+/// blocked for the tenant, the app or the mailbox ([`Fault::EwsDisabled`]): `403 Forbidden`
+/// and nothing else — no SOAP fault, no `x-ms-diagnostics` (those 2000xxx codes describe token
+/// refusals, which are 401s). Clients see "The request failed. The remote server returned an
+/// error: (403) Forbidden." (EWS Managed API). Sources: the Exchange team's EWS retirement
+/// posts ("Exchange Online EWS, your time is almost up", "Introducing EWSAllowedAppIDs"),
+/// `docs/exchange-web-services/how-to-control-access-to-ews-in-exchange.md` (EwsEnabled,
+/// EwsApplicationAccessPolicy), reports of the 2025–2026 shut-off tests (HTTP 403 Forbidden on
+/// EWS for the affected mailboxes).
+fn ews_disabled() -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    if let Ok(v) = HeaderValue::from_str(&crate::http::request_id()) {
+        r.headers_mut().insert("request-id", v);
+    }
+    r
+}
+
 fn conn_of(req: &Request) -> Option<u64> {
     req.extensions()
         .get::<ConnectInfo<ConnId>>()
@@ -171,7 +191,7 @@ async fn ews(State(app): State<AppState>, req: Request) -> Response {
     let request = match soap::parse_request(&bytes) {
         Ok(r) => r,
         Err(f) => {
-            let _ = control.admit(
+            let admission = control.admit(
                 RequestInfo {
                     protocol: Protocol::Ews,
                     operation: "Invalid",
@@ -180,6 +200,12 @@ async fn ews(State(app): State<AppState>, req: Request) -> Response {
                 },
                 None,
             );
+            // A blocked caller is refused before its envelope is read.
+            if let Ok(a) = &admission
+                && matches!(a.answer_fault(), Some(Fault::EwsDisabled))
+            {
+                return ews_disabled();
+            }
             return fault_response(&f);
         }
     };
@@ -221,6 +247,7 @@ async fn ews(State(app): State<AppState>, req: Request) -> Response {
     }
     let injected = admission.answer_fault().cloned();
     match &injected {
+        Some(Fault::EwsDisabled) => return ews_disabled(),
         Some(Fault::Throttle {
             status,
             retry_after,
@@ -385,6 +412,7 @@ async fn autodiscover_common(
     }
     let injected = admission.answer_fault().cloned();
     match &injected {
+        Some(Fault::EwsDisabled) => return ews_disabled(),
         Some(Fault::Throttle {
             status,
             retry_after,
