@@ -562,54 +562,61 @@ pub const CONFIG_SCHEMA: &str = r##"{
   "additionalProperties": false,
   "required": ["out_dir"],
   "properties": {
-    "out_dir": { "type": "string", "minLength": 1, "description": "Directory for index.html, index.json, rooms/ and the sink's state (.state/)" },
-    "language": { "enum": ["en", "de"], "default": "en" },
-    "time_zone": { "type": "string", "description": "IANA zone for 'today' and shown times, e.g. Europe/Berlin; default UTC" },
-    "theme": { "enum": ["auto", "light", "dark"], "default": "auto" },
-    "refresh_seconds": { "type": "integer", "minimum": 5, "maximum": 86400, "default": 60 },
-    "starting_soon_minutes": { "type": "integer", "minimum": 0, "maximum": 240, "default": 10 },
-    "ending_soon_minutes": { "type": "integer", "minimum": 0, "maximum": 240, "default": 10 },
-    "stale_after_minutes": { "type": "integer", "minimum": 1, "maximum": 10080, "default": 30 },
-    "private_text": { "type": "string", "minLength": 1, "description": "Shown instead of subject and organizer of private/confidential meetings; default by language" },
-    "hide_subjects": { "type": "boolean", "default": false },
+    "out_dir": { "type": "string", "minLength": 1, "description": "Directory the sink writes to: index.html and index.json, rooms/<id>.json, .html and .png per room, and its state in .state/ (raw events, private subjects included: never serve .state/)." },
+    "language": { "enum": ["en", "de"], "default": "en", "description": "Language of the labels on pages and images (en English, de German); also chooses the default private_text." },
+    "time_zone": { "type": "string", "description": "IANA time zone in which 'today', the shown times and all-day dates are counted, e.g. Europe/Berlin. Unset: UTC, and `calpump check` warns." },
+    "theme": { "enum": ["auto", "light", "dark"], "default": "auto", "description": "Colour scheme of the HTML pages: auto follows the display's prefers-color-scheme, light or dark force one." },
+    "refresh_seconds": { "type": "integer", "minimum": 5, "maximum": 86400, "default": 60, "description": "Seconds after which a displayed HTML page reloads itself (meta refresh)." },
+    "starting_soon_minutes": { "type": "integer", "minimum": 0, "maximum": 240, "default": 10, "description": "A free room shows 'starting soon' from this many minutes before its next meeting; 0 never." },
+    "ending_soon_minutes": { "type": "integer", "minimum": 0, "maximum": 240, "default": 10, "description": "A busy room shows 'ending soon' from this many minutes before it becomes free (the end of back-to-back bookings); 0 never." },
+    "stale_after_minutes": { "type": "integer", "minimum": 1, "maximum": 10080, "default": 30, "description": "A room whose calendar has failed to sync for this many minutes shows 'stale' (its schedule stays visible)." },
+    "private_text": { "type": "string", "minLength": 1, "description": "Shown instead of the subject of private and confidential meetings, whose organizer is hidden too. Default by language: 'Private appointment' (en), 'Privater Termin' (de)." },
+    "hide_subjects": { "type": "boolean", "default": false, "description": "true: no meeting shows its subject, only organizer and times (private meetings still show private_text)." },
     "png": {
       "type": "array",
+      "default": [],
+      "description": "E-paper image sizes rendered for every room as rooms/<id>-<W>x<H>.png; the first is also written as rooms/<id>.png and is the size OpenEPaperLink tags get by default. None by default.",
       "items": {
         "type": "object",
         "additionalProperties": false,
         "required": ["width", "height"],
         "properties": {
-          "width": { "type": "integer", "minimum": 64, "maximum": 2048 },
-          "height": { "type": "integer", "minimum": 64, "maximum": 2048 },
-          "palette": { "enum": ["bw", "bwr"], "default": "bw" }
+          "width": { "type": "integer", "minimum": 64, "maximum": 2048, "description": "Image width in pixels, e.g. 296, 400 or 800." },
+          "height": { "type": "integer", "minimum": 64, "maximum": 2048, "description": "Image height in pixels, e.g. 128, 300 or 480; tall images get larger text, a two-line subject and the date." },
+          "palette": { "enum": ["bw", "bwr"], "default": "bw", "description": "The panel's colours: bw black and white (1 bit per pixel), bwr black, white and red." }
         }
       }
     },
-    "fonts": { "type": "array", "items": { "type": "string", "pattern": "\\.([Tt][Tt][FfCc]|[Oo][Tt][FfCc])$" }, "description": "Fallback font files (TTF/OTF/TTC) for characters DejaVu Sans lacks, tried in order" },
-    "system_fonts": { "type": "boolean", "default": true, "description": "Also search well-known system font files (Noto Sans CJK, Droid Sans Fallback, Symbola, …)" },
+    "fonts": { "type": "array", "default": [], "items": { "type": "string", "pattern": "\\.([Tt][Tt][FfCc]|[Oo][Tt][FfCc])$" }, "description": "Fallback font files (TTF, OTF or TTC; the first face) for characters the embedded DejaVu Sans lacks, tried in order before the system's fonts." },
+    "system_fonts": { "type": "boolean", "default": true, "description": "Also search well-known system font files (Noto Sans CJK, Droid Sans Fallback, Symbola, …) after fonts." },
     "mqtt": {
       "type": "object",
       "additionalProperties": false,
       "required": ["url"],
+      "description": "Publish each room's JSON (the content of rooms/<id>.json) to an MQTT broker whenever it changes.",
       "properties": {
-        "url": { "type": "string", "pattern": "^mqtts?://" },
-        "topic": { "type": "string", "default": "calpump/doorsign/{room}" },
-        "username": { "type": "string" },
-        "password": { "type": "string", "writeOnly": true },
-        "retain": { "type": "boolean", "default": true },
-        "client_id": { "type": "string", "minLength": 1, "maxLength": 128 }
+        "url": { "type": "string", "pattern": "^mqtts?://", "description": "The broker: mqtt://host[:port] (plain, port 1883 by default) or mqtts://host[:port] (TLS checked against the system's CA certificates, port 8883); no credentials in the URL." },
+        "topic": { "type": "string", "default": "calpump/doorsign/{room}", "description": "Topic per room: {room} is replaced by the room's id, {mailbox} by its address; one of them is required, the wildcards + and # are not allowed." },
+        "username": { "type": "string", "description": "User name for the broker." },
+        "password": { "type": "string", "writeOnly": true, "description": "Password for the broker; needs username. Give it as a secret reference ({ env = \"MQTT_PW\" } or { file = \"…\" }); over plain mqtt:// to a remote host `calpump check` warns." },
+        "retain": { "type": "boolean", "default": true, "description": "Publish retained messages, so a display that subscribes later gets each room's current state at once." },
+        "client_id": { "type": "string", "minLength": 1, "maxLength": 128, "description": "MQTT client id. Default calpump-doorsign-<pid>-<instance>-<hash of out_dir and topic>, unique per sink so two sinks never knock each other off the broker." }
       }
     },
     "openepaperlink": {
       "type": "object",
       "additionalProperties": false,
       "required": ["url"],
+      "description": "Upload each room's image to its e-paper tag through an OpenEPaperLink access point (POST /imgupload) whenever it changes; needs at least one png size.",
       "properties": {
-        "url": { "type": "string", "pattern": "^https?://" },
-        "dither": { "enum": [0, 1, 2], "default": 0 },
+        "url": { "type": "string", "pattern": "^https?://", "description": "The access point's address, e.g. http://192.0.2.10 (the AP speaks plain HTTP)." },
+        "dither": { "enum": [0, 1, 2], "default": 0, "description": "Dithering the access point applies to an upload: 0 none (the image is already in the panel's colours), 1 Floyd-Steinberg, 2 ordered." },
         "tags": {
           "type": "object",
+          "default": {},
+          "description": "Which tag shows which room: room address → tag.",
           "additionalProperties": {
+            "description": "The room's tag: its MAC (\"0000021EB5AC3B12\") or a table { mac = \"…\", size = \"400x300\" }.",
             "oneOf": [
               { "type": "string", "pattern": "^([0-9A-Fa-f]{12}|[0-9A-Fa-f]{16})$" },
               {
@@ -617,8 +624,8 @@ pub const CONFIG_SCHEMA: &str = r##"{
                 "additionalProperties": false,
                 "required": ["mac"],
                 "properties": {
-                  "mac": { "type": "string", "pattern": "^([0-9A-Fa-f]{12}|[0-9A-Fa-f]{16})$" },
-                  "size": { "type": "string", "pattern": "^[0-9]+x[0-9]+$" }
+                  "mac": { "type": "string", "pattern": "^([0-9A-Fa-f]{12}|[0-9A-Fa-f]{16})$", "description": "The tag's MAC address: 12 or 16 hexadecimal digits." },
+                  "size": { "type": "string", "pattern": "^[0-9]+x[0-9]+$", "description": "The image size to send, \"<width>x<height>\", one of the png sizes; default the first." }
                 }
               }
             ]
@@ -629,13 +636,15 @@ pub const CONFIG_SCHEMA: &str = r##"{
     "push_retry": {
       "type": "object",
       "additionalProperties": false,
+      "default": { "attempts": 6, "initial_ms": 2000, "max_ms": 300000 },
+      "description": "Retries of failed MQTT and OpenEPaperLink pushes: with doubling waits, until delivered or superseded by newer content.",
       "properties": {
-        "attempts": { "type": "integer", "minimum": 1, "maximum": 100, "default": 6, "description": "Failed attempts before a push is reported as failing; it is retried until delivered or superseded" },
-        "initial_ms": { "type": "integer", "minimum": 1, "default": 2000 },
-        "max_ms": { "type": "integer", "minimum": 1, "default": 300000 }
+        "attempts": { "type": "integer", "minimum": 1, "maximum": 100, "default": 6, "description": "Failed attempts before a push is reported as failing (error log, metric outcome failed); it is still retried until delivered or superseded." },
+        "initial_ms": { "type": "integer", "minimum": 1, "default": 2000, "description": "Milliseconds before the first retry; the wait doubles after each failure." },
+        "max_ms": { "type": "integer", "minimum": 1, "default": 300000, "description": "The longest wait between two retries, in milliseconds; at least initial_ms." }
       }
     },
-    "clock": { "type": "string", "format": "date-time", "description": "Freezes the sink's clock (reproducible renders)" }
+    "clock": { "type": "string", "format": "date-time", "description": "Freezes the sink's clock at this instant (RFC 3339, e.g. 2026-11-28T09:30:00Z) for reproducible renders (screenshots, tests); leave unset in production." }
   }
 }"##;
 
@@ -667,6 +676,40 @@ mod tests {
             "push_retry": { "attempts": 3, "initial_ms": 100, "max_ms": 1000 },
             "clock": "2026-11-28T09:00:00Z"
         })
+    }
+
+    /// Collects the keys below `schema` (properties, array items, map values and the tables of
+    /// `oneOf` variants, as `xtask docs` lists them) that have no non-empty `description`.
+    fn described(schema: &serde_json::Value, prefix: &str, missing: &mut Vec<String>) {
+        fn has_description(v: &serde_json::Value) -> bool {
+            v.get("description")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|d| !d.trim().is_empty())
+        }
+        if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+            for (name, prop) in props {
+                let key = format!("{prefix}{name}");
+                if !has_description(prop) {
+                    missing.push(key.clone());
+                }
+                described(prop, &format!("{key}."), missing);
+                if let Some(items) = prop.get("items") {
+                    described(items, &format!("{key}[]."), missing);
+                }
+                if let Some(values) = prop.get("additionalProperties").filter(|v| v.is_object()) {
+                    let child = format!("{key}.<name>");
+                    if !has_description(values) {
+                        missing.push(child.clone());
+                    }
+                    described(values, &format!("{child}."), missing);
+                }
+            }
+        }
+        if let Some(variants) = schema.get("oneOf").and_then(|v| v.as_array()) {
+            for variant in variants {
+                described(variant, prefix, missing);
+            }
+        }
     }
 
     #[test]
@@ -702,6 +745,13 @@ mod tests {
         for key in props.keys() {
             assert!(full.get(key).is_some(), "example lacks schema key `{key}`");
         }
+        // Every key the generated configuration reference lists has a description.
+        let mut undescribed = Vec::new();
+        described(&schema, "", &mut undescribed);
+        assert!(
+            undescribed.is_empty(),
+            "keys without a description: {undescribed:?}"
+        );
         for (section, example) in [
             ("mqtt", &full["mqtt"]),
             ("push_retry", &full["push_retry"]),
