@@ -40,6 +40,9 @@ pub type SinkEntryFn = unsafe extern "C" fn() -> *const SinkPluginV1;
 pub struct Status(pub u32);
 
 impl Status {
+    /// Success. The out-buffer holds the call's JSON result (`check`: the warnings,
+    /// `write_batch`: a `SinkResult`, `tick`: a `TickResult`); calls without a result (`create`,
+    /// `flush`) leave it empty.
     pub const OK: Status = Status(0);
     /// A passing failure (network, lock timeout): the host retries later.
     pub const RETRYABLE: Status = Status(1);
@@ -53,11 +56,14 @@ impl Status {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct StrRef {
+    /// First byte of the UTF-8 text; may be null when `len` is 0. Not NUL-terminated.
     pub ptr: *const u8,
+    /// Length in bytes.
     pub len: usize,
 }
 
 impl StrRef {
+    /// Borrows a static string (the table's `name`, `version`, `config_schema`).
     pub const fn from_static(s: &'static str) -> Self {
         Self {
             ptr: s.as_ptr(),
@@ -65,6 +71,7 @@ impl StrRef {
         }
     }
 
+    /// Borrows `s` for one call; `s` must outlive the call.
     pub fn new(s: &str) -> Self {
         Self {
             ptr: s.as_ptr(),
@@ -72,6 +79,7 @@ impl StrRef {
         }
     }
 
+    /// The empty string (null pointer, length 0).
     pub const fn empty() -> Self {
         Self {
             ptr: std::ptr::null(),
@@ -105,12 +113,18 @@ impl StrRef {
 #[repr(C)]
 #[derive(Debug)]
 pub struct OwnedBuf {
+    /// Start of the plugin's allocation; null for an empty buffer (nothing to free).
     pub ptr: *mut u8,
+    /// Bytes of content (UTF-8 JSON or error text).
     pub len: usize,
+    /// Size of the allocation in bytes, as the plugin's allocator needs it to free the buffer;
+    /// the host never interprets it, it only hands the buffer back to `free_buf` unchanged.
     pub cap: usize,
 }
 
 impl OwnedBuf {
+    /// A buffer holding nothing (null pointer): what a call leaves in an out-parameter it does
+    /// not fill. Freeing it is a no-op.
     pub const fn empty() -> Self {
         Self {
             ptr: std::ptr::null_mut(),
@@ -158,10 +172,15 @@ impl OwnedBuf {
 
 /// Log levels of [`HostApiV1::log`], as in `tracing` (1 = error … 5 = trace).
 pub mod log_level {
+    /// A failure the admin must act on (a write or push that keeps failing); `tracing::Level::ERROR`.
     pub const ERROR: u32 = 1;
+    /// A problem the plugin worked around (a retry, a skipped item); `tracing::Level::WARN`.
     pub const WARN: u32 = 2;
+    /// Normal operation worth a line in the log (started, a batch written); `tracing::Level::INFO`.
     pub const INFO: u32 = 3;
+    /// Detail for diagnosing a problem, recorded when the host logs at debug level (`RUST_LOG`).
     pub const DEBUG: u32 = 4;
+    /// Very verbose detail (every item), recorded only when the host logs at trace level.
     pub const TRACE: u32 = 5;
 }
 
@@ -179,6 +198,9 @@ pub mod metric_kind {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HostApiV1 {
+    /// `size_of::<HostApiV1>()` as the host was compiled. Fields are only appended; a plugin
+    /// uses a field only when `struct_size` shows the host has it (the SDK ignores a table
+    /// smaller than the one it knows and runs without callbacks).
     pub struct_size: usize,
     /// Opaque host context passed back to every callback.
     pub ctx: *mut c_void,
@@ -218,12 +240,19 @@ pub type FreeBufFn = unsafe extern "C" fn(OwnedBuf);
 #[repr(C)]
 #[derive(Debug)]
 pub struct SinkPluginV1 {
+    /// The ABI major version the plugin was built for: [`ABI_MAJOR`] of its `calpump-plugin`.
+    /// The host refuses a table whose major version differs from its own.
     pub abi_major: u32,
+    /// The ABI minor version the plugin was built for: [`ABI_MINOR`] of its `calpump-plugin`.
+    /// Any minor version is accepted; it tells which appended fields the plugin may have
+    /// (`struct_size` decides), and `calpump plugins` shows it.
     pub abi_minor: u32,
     /// `size_of::<SinkPluginV1>()` as the plugin was compiled.
     pub struct_size: usize,
     /// The plugin's name, used as `plugin = "…"` in the config.
     pub name: StrRef,
+    /// The plugin's own version (e.g. its crate version, `"1.4.2"`), free-form text shown by
+    /// `calpump plugins` and in the log when the plugin is loaded; the host does not compare it.
     pub version: StrRef,
     /// JSON Schema of the plugin's configuration table.
     pub config_schema: StrRef,
@@ -245,10 +274,57 @@ unsafe impl Send for SinkPluginV1 {}
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct TableHeader {
+    /// As [`SinkPluginV1::abi_major`].
     pub abi_major: u32,
+    /// As [`SinkPluginV1::abi_minor`].
     pub abi_minor: u32,
+    /// As [`SinkPluginV1::struct_size`].
     pub struct_size: usize,
 }
 
 /// Size of the v1.0 table: the smallest `struct_size` a v1 host accepts.
 pub const SINK_PLUGIN_V1_0_SIZE: usize = std::mem::size_of::<SinkPluginV1>();
+
+#[cfg(test)]
+mod tests {
+    /// `docs/reference/plugin-abi.md` is generated from these doc comments: every public item,
+    /// field and constant of this file says what it means (no blank cell in the reference).
+    #[test]
+    fn every_public_item_is_documented() {
+        let source = include_str!("abi.rs");
+        let body = source.split("#[cfg(test)]").next().unwrap_or(source);
+        let lines: Vec<&str> = body.lines().collect();
+        let mut undocumented = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            if !trimmed.starts_with("pub ") {
+                continue;
+            }
+            // The closest line above that is not an attribute must be a doc comment.
+            let above = lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim_start())
+                .find(|l| !l.starts_with("#["));
+            if above.is_some_and(|l| l.starts_with("///")) {
+                continue;
+            }
+            // A function-pointer field is documented on its type alias (`pub type CreateFn`),
+            // which the reference shows in the field's row.
+            let alias_documented = trimmed
+                .strip_suffix(',')
+                .and_then(|f| f.split_once(": "))
+                .is_some_and(|(_, ty)| {
+                    lines.iter().enumerate().any(|(j, l)| {
+                        l.starts_with(&format!("pub type {ty} "))
+                            && j > 0
+                            && lines[j - 1].trim_start().starts_with("///")
+                    })
+                });
+            if !alias_documented {
+                undocumented.push(format!("line {}: {}", i + 1, trimmed));
+            }
+        }
+        assert!(undocumented.is_empty(), "undocumented: {undocumented:#?}");
+    }
+}
