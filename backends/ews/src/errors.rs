@@ -248,11 +248,12 @@ mod tests {
         if let Some(d) = diagnostics {
             headers.insert(
                 "x-ms-diagnostics",
-                reqwest::header::HeaderValue::from_str(d).unwrap(),
+                reqwest::header::HeaderValue::from_str(d).expect("header value"),
             );
         }
         HttpResponse {
-            url: reqwest::Url::parse("https://outlook.office365.com/EWS/Exchange.asmx").unwrap(),
+            url: reqwest::Url::parse("https://outlook.office365.com/EWS/Exchange.asmx")
+                .expect("url"),
             status: reqwest::StatusCode::UNAUTHORIZED,
             headers,
             body: Vec::new(),
