@@ -1940,7 +1940,7 @@ sinks = ["db"]
     fn a_graph_profile_is_derived_from_an_ews_online_profile() {
         let (text, notes) =
             derive_graph_profile(CONFIG, "online", "cloud", Lang::En).expect("derive");
-        assert!(text.starts_with(&CONFIG[..CONFIG.find("[sinks.db]").expect("sinks")].trim_end()));
+        assert!(text.starts_with(CONFIG[..CONFIG.find("[sinks.db]").expect("sinks")].trim_end()));
         assert!(text.contains("[profiles.cloud]\nbackend = \"graph\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"0a1b\"\nclient_secret = { env = \"EWS_SECRET\" }\nsecret_expires = 2027-03-19\ngraph_url = \"http://127.0.0.1:5077/v1.0\"\nprobe_mailbox = \"room-1.01@contoso.com\"\n"), "{text}");
         assert!(
             text.find("[profiles.cloud]") < text.find("[sinks.db]"),
