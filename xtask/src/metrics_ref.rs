@@ -67,11 +67,14 @@ fn without_tests(text: &str) -> String {
     }
 }
 
-/// String literals that are exactly a metric-like name: `"calpump_[a-z0-9_]+"`.
-fn name_literals(text: &str) -> Vec<String> {
+/// String literals that are exactly a metric-like name starting with `prefix`:
+/// `"<prefix>[a-z0-9_]+"` (`calpump_` in the engine and backends; a sink's own name, e.g.
+/// `doorsign_`, in `sinks/<name>/`, since the host adds `calpump_plugin_`).
+fn name_literals(text: &str, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(at) = rest.find("\"calpump_") {
+    let needle = format!("\"{prefix}");
+    while let Some(at) = rest.find(&needle) {
         let after = &rest[at + 1..];
         let len = after
             .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
@@ -112,8 +115,16 @@ pub fn emitted(root: &Path) -> Result<Vec<Emitted>, Error> {
         if file == metrics_rs {
             continue;
         }
-        let in_sink = rel.starts_with("sinks/");
-        for literal in name_literals(&text) {
+        let sink = rel
+            .strip_prefix("sinks/")
+            .and_then(|r| r.split('/').next())
+            .map(str::to_string);
+        let in_sink = sink.is_some();
+        let prefix = match &sink {
+            Some(name) => format!("{name}_"),
+            None => "calpump_".to_string(),
+        };
+        for literal in name_literals(&text, &prefix) {
             let name = if in_sink {
                 format!("{PLUGIN_PREFIX}{literal}")
             } else {
@@ -225,9 +236,12 @@ mod tests {
     fn literals_and_test_blocks() {
         let text = "let a = \"calpump_x_total\"; let b = \"calpump_engine::config\";\n\
                     let c = \"calpump_y_total{route\";\n#[cfg(test)]\nmod tests {\n fn t() { \"calpump_z_total\"; }\n}\n";
-        assert_eq!(name_literals(text), ["calpump_x_total", "calpump_z_total"]);
         assert_eq!(
-            name_literals(&without_tests(text)),
+            name_literals(text, "calpump_"),
+            ["calpump_x_total", "calpump_z_total"]
+        );
+        assert_eq!(
+            name_literals(&without_tests(text), "calpump_"),
             ["calpump_x_total"],
             "{}",
             without_tests(text)
