@@ -214,30 +214,32 @@ pub fn shadow_sources(
     out
 }
 
-/// Sets a shutdown trigger on SIGINT and SIGTERM.
+/// Sets a shutdown trigger on SIGINT and SIGTERM. The handlers are installed before this
+/// returns, so a signal that arrives right after is never lost (nor kills the process).
 pub fn shutdown_on_signals() -> calpump_engine::shutdown::Shutdown {
     let (trigger, shutdown) = calpump_engine::shutdown::channel();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return shutdown;
+        };
+        tokio::spawn(async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: finishing the batch in flight, then stopping"),
                 _ = int.recv() => tracing::info!("SIGINT: finishing the batch in flight, then stopping"),
             }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("interrupted: finishing the batch in flight, then stopping");
-        }
+            trigger.trigger();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("interrupted: finishing the batch in flight, then stopping");
         trigger.trigger();
     });
     shutdown

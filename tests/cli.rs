@@ -312,8 +312,18 @@ token = {{ env = "CALPUMP_TEST_MARKER_TOKEN" }}
     assert!(html.contains("<h1>calpump status</h1>"), "{html}");
     printed.push_str(&html);
 
-    let (status, metrics) = get(addr, "/metrics", "*/*");
-    assert_eq!(status, 200);
+    // The daemon ticks its sinks right after it starts; wait for that first tick to be counted.
+    let mut metrics = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let (status, text) = get(addr, "/metrics", "*/*");
+        assert_eq!(status, 200);
+        metrics = text;
+        if metrics.contains("calpump_sink_calls_total{call=\"tick\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
         metrics.contains("# TYPE calpump_up gauge") && metrics.contains("calpump_up 1"),
         "{metrics}"

@@ -11,6 +11,9 @@ use crate::cli::SimulatorArgs;
 use crate::error::{CliError, Result};
 
 pub async fn run(args: &SimulatorArgs) -> Result<ExitCode> {
+    // Listen for signals before telling anyone where we are, so a SIGTERM right after the
+    // banner still stops us cleanly.
+    let stop = stop_signal();
     let config = SimConfig {
         rooms: args.rooms,
         events_per_room: args.events,
@@ -73,29 +76,13 @@ pub async fn run(args: &SimulatorArgs) -> Result<ExitCode> {
         sim.base_url()
     );
     println!("Press Ctrl-C to stop.");
-    wait_for_signal().await;
+    let mut stop = stop;
+    stop.wait().await;
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// SIGINT or SIGTERM, installed when made.
+fn stop_signal() -> calpump_engine::shutdown::Shutdown {
+    crate::setup::shutdown_on_signals()
 }
