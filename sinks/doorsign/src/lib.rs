@@ -54,6 +54,19 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> SinkError {
     SinkError::retryable(format!("doorsign: cannot {what} {}: {e}", path.display()))
 }
 
+/// Writes `bytes` to `path` (atomically) unless the file already holds exactly them, so a start
+/// or a change elsewhere leaves an unchanged file alone: same inode, same mtime.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    match std::fs::read(path) {
+        Ok(current) if current == bytes => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // Unreadable (say, a directory in the way): the write below reports it.
+        Err(e) => tracing::debug!(path = %path.display(), error = %e, "doorsign: cannot read"),
+    }
+    atomic_write(path, bytes, false).map_err(|e| io_error("write", path, e))
+}
+
 /// What a render produced for the pushes: the room JSON and the OpenEPaperLink image, if any.
 struct Written {
     json: Arc<Vec<u8>>,
@@ -63,7 +76,8 @@ struct Written {
 #[derive(Default)]
 struct IndexState {
     entries: BTreeMap<String, IndexEntry>,
-    /// The index as last written (`None`: not yet written by this instance).
+    /// The index JSON as last written or found on disk (`None`: not yet compared by this
+    /// instance; `write_if_changed` then compares each file with the disk).
     written: Option<Vec<u8>>,
 }
 
@@ -364,11 +378,8 @@ impl DoorSign {
             .index(&rooms)
             .map_err(|e| SinkError::fatal(format!("doorsign: {e}")))?;
         let dir = &self.settings.config.out_dir;
-        let html_path = dir.join("index.html");
-        atomic_write(&html_path, page.as_bytes(), false)
-            .map_err(|e| io_error("write", &html_path, e))?;
-        let json_path = dir.join("index.json");
-        atomic_write(&json_path, &json, false).map_err(|e| io_error("write", &json_path, e))?;
+        write_if_changed(&dir.join("index.html"), page.as_bytes())?;
+        write_if_changed(&dir.join("index.json"), &json)?;
         index.written = Some(json);
         Ok(())
     }

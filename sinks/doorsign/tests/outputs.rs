@@ -196,6 +196,77 @@ fn a_restarted_sink_still_shows_earlier_meetings() {
     assert_eq!(json["name"], "Room 1.01", "the display name survives too");
 }
 
+/// Inode and mtime of a file: a rewrite with equal bytes still changes both.
+fn identity(path: &std::path::Path) -> (u64, std::time::SystemTime) {
+    let meta = std::fs::metadata(path).expect("metadata");
+    (inode(path), meta.modified().expect("mtime"))
+}
+
+#[test]
+fn a_restart_does_not_rewrite_an_unchanged_index() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(dir.path(), serde_json::json!({"clock": at(8, 0)}));
+    {
+        let sink = DoorSign::create(cfg.clone()).expect("create");
+        let events = vec![event(ROOM, 1, "Standup", at(9, 0), at(10, 0))];
+        sink.write_batch(batch(
+            ROOM,
+            Some("Room 1.01"),
+            BatchKind::Snapshot,
+            events,
+            vec![],
+        ))
+        .expect("write");
+        sink.flush().expect("flush");
+    }
+    let html = dir.path().join("index.html");
+    let json = dir.path().join("index.json");
+    let room_page = dir.path().join("rooms").join(format!("{ID}.html"));
+    let before = [identity(&html), identity(&json), identity(&room_page)];
+    let bytes = std::fs::read(&json).expect("index.json");
+    // mtimes have a granularity: let a rewrite show in them too.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let sink = DoorSign::create(cfg.clone()).expect("restart");
+    assert_eq!(
+        [identity(&html), identity(&json), identity(&room_page)],
+        before,
+        "a start with nothing changed replaces no file: index.html, index.json, the room page"
+    );
+    assert_eq!(std::fs::read(&json).expect("index.json"), bytes);
+    drop(sink);
+
+    // A missing or foreign index file is written; its unchanged twin is left alone.
+    std::fs::remove_file(&json).expect("rm");
+    let sink = DoorSign::create(cfg.clone()).expect("restart");
+    assert_eq!(
+        std::fs::read(&json).expect("index.json"),
+        bytes,
+        "rewritten"
+    );
+    assert_eq!(identity(&html), before[0], "index.html untouched");
+    let json_now = identity(&json);
+    drop(sink);
+    std::fs::write(&html, b"<p>edited by hand</p>").expect("write");
+    let sink = DoorSign::create(cfg).expect("restart");
+    let page = std::fs::read_to_string(&html).expect("index.html");
+    assert!(page.contains(&format!("{ID}.html\"")), "the index again");
+    assert_eq!(identity(&json), json_now, "index.json (same bytes) kept");
+
+    // A change still reaches the index.
+    sink.write_batch(batch(
+        "room-2@contoso.com",
+        Some("Room 2"),
+        BatchKind::Snapshot,
+        vec![event("room-2@contoso.com", 2, "Retro", at(9, 0), at(10, 0))],
+        vec![],
+    ))
+    .expect("write");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("index")).expect("json");
+    assert_eq!(index["rooms"].as_array().map(Vec::len), Some(2));
+}
+
 #[test]
 fn ticks_re_render_at_meeting_boundaries_and_when_stale() {
     let dir = tempfile::tempdir().expect("tmp");
