@@ -10,7 +10,7 @@ mod migrate_support;
 
 use std::collections::BTreeMap;
 
-use calpump_engine::state::{SqliteStateStore, StateStore};
+use calpump_engine::state::{RunKind, SqliteStateStore, StateStore};
 use calpump_simulator::EventChange;
 use migrate_support as s;
 
@@ -220,11 +220,20 @@ sinks = ["db", "signs"]
     let state = SqliteStateStore::open(&dir.join("state.db"))
         .await
         .expect("state");
+    // …as an event (kind `switch`, a note from → to), not as an error of a run.
     let runs = state.recent_runs(Some("rooms"), 10).await.expect("runs");
+    let switches: Vec<_> = runs.iter().filter(|r| r.kind == RunKind::Switch).collect();
+    assert_eq!(switches.len(), 1, "{runs:?}");
     assert!(
-        runs.iter()
-            .any(|r| r.errors.iter().any(|e| e.code == "sync.BackendSwitched")),
+        switches[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("online (ews) → cloud (graph)")),
         "{runs:?}"
+    );
+    assert!(
+        runs.iter().all(|r| r.errors.is_empty()),
+        "no errors: {runs:?}"
     );
     let calendars = state.calendars(Some("rooms")).await.expect("calendars");
     assert_eq!(

@@ -615,6 +615,25 @@ fn read_text(path: &Path) -> Result<String> {
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
 }
 
+/// Who runs the switch, for the run history: `user@host` (`$USER` or `$LOGNAME`; the host
+/// from the kernel or `$HOSTNAME`), or what is known of it.
+fn who_switches() -> Option<String> {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    match (user, host) {
+        (Some(user), Some(host)) => Some(format!("{user}@{host}")),
+        (Some(user), None) => Some(user),
+        (None, Some(host)) => Some(format!("@{host}")),
+        (None, None) => None,
+    }
+}
+
 pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCode> {
     let lang = Lang::detect(global.lang.as_deref());
     let path = &global.config;
@@ -695,12 +714,14 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
         move_state(state.as_ref(), &route.name, &from_backend, &to_backend).await?
     };
     write_config(path, &edited.text)?;
+    let by = who_switches();
     let record = record_switch(
         state.as_ref(),
         &route.name,
         (&from, &from_backend),
         (&to, &to_backend),
         args.back,
+        by.as_deref(),
         &moved,
     )
     .await?;
@@ -717,6 +738,7 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
                 "moved": moved,
                 "shadow_profile": edited.shadow_swapped,
                 "run_id": record.run_id,
+                "by": record.by,
                 "config": path.display().to_string(),
             }))
             .unwrap_or_default()

@@ -245,6 +245,15 @@ pub(crate) fn status(doc: &Value) -> String {
                 diagnostic(error)
             );
         }
+        for event in route["events"].as_array().unwrap_or(&empty) {
+            let _ = write!(
+                body,
+                "<tr><th>{}</th><td>{}<br>{}</td></tr>",
+                text(&event["kind"]),
+                text(&event["at"]),
+                diagnostic(event)
+            );
+        }
         shadow(&mut body, &route["shadow"]);
         body.push_str("</table>\n<table><tr><th>mailbox</th><th>last success</th><th>failing since</th><th>last error</th><th>warning</th></tr>\n");
         for mb in route["mailboxes"].as_array().unwrap_or(&empty) {
@@ -277,6 +286,7 @@ mod tests {
                 "name": "<script>alert(1)</script>",
                 "profile": "p", "backend": "memory", "running": false,
                 "last_run": {"status": "failed", "errors": [{"code": "sink.Failed", "detail": "<img src=x onerror=y>"}]},
+                "events": [{"kind": "switch", "at": "2026-11-28T09:00:00Z", "code": "sync.BackendSwitched", "note": "<iframe>", "detail": "a <iframe> b"}],
                 "mailboxes": [{"address": "a@b.c", "name": "Room \"<1>\"", "last_error": null, "last_warning": null}],
             }],
         });
@@ -284,6 +294,7 @@ mod tests {
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!page.contains("<img"));
+        assert!(!page.contains("<iframe") && page.contains("a &lt;iframe&gt; b"));
         assert!(page.contains("Room &quot;&lt;1&gt;&quot;"));
         assert_eq!(url_segment("a b/c"), "a%20b%2Fc");
     }

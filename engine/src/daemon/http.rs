@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::{App, html};
 use crate::diagnostics::catalogue;
+use crate::state::{HistoryFilter, RunKind, RunRecord};
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -109,19 +110,50 @@ fn shadow_json(
     })
 }
 
+/// How many of a route's latest events (switches, …) `/status` lists.
+const EVENTS: u32 = 10;
+
+/// An event of the run history (not a sync) in `/status`: kind, when, the note, and the
+/// catalogue's title and remedy for its kind.
+fn event_json(
+    e: &RunRecord,
+    describe: &dyn Fn(&str, &str) -> serde_json::Value,
+) -> serde_json::Value {
+    let mut d = match e.kind {
+        RunKind::Switch => describe(
+            catalogue::migrate::BACKEND_SWITCHED.code,
+            e.note.as_deref().unwrap_or_default(),
+        ),
+        _ => json!({ "detail": e.note }),
+    };
+    d["id"] = json!(e.id);
+    d["kind"] = json!(e.kind);
+    d["at"] = json!(e.started_at);
+    d["note"] = json!(e.note);
+    if let Some(data) = &e.data {
+        d["data"] = data.clone();
+    }
+    d
+}
+
 /// The status document, as JSON.
 pub(crate) async fn status_json(app: &App) -> serde_json::Value {
     let board = app.board().clone();
     let mut routes = Vec::new();
     for route in &app.routes {
         let entry = board.get(&route.name).cloned().unwrap_or_default();
-        let last_run = match app.state.recent_runs(Some(&route.name), 1).await {
-            Ok(runs) => runs.into_iter().next(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read run history for /status");
-                None
+        let history = |filter, limit| async move {
+            match app.state.history(Some(&route.name), filter, limit).await {
+                Ok(runs) => runs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read run history for /status");
+                    Vec::new()
+                }
             }
         };
+        // The last sync; events such as a switch are listed apart, never as its errors.
+        let last_run = history(HistoryFilter::Syncs, 1).await.into_iter().next();
+        let events = history(HistoryFilter::Events, EVENTS).await;
         let mailboxes = app
             .state
             .mailbox_status(Some(&route.name))
@@ -165,6 +197,7 @@ pub(crate) async fn status_json(app: &App) -> serde_json::Value {
                     d
                 }).collect::<Vec<_>>(),
             })),
+            "events": events.iter().map(|e| event_json(e, &describe)).collect::<Vec<_>>(),
             "mailboxes": mailboxes.iter().map(|m| json!({
                 "address": m.mailbox,
                 "name": m.name,

@@ -74,7 +74,7 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
     let daemon = Daemon {
         routes: vec![route],
         sinks: vec![(sink, Some(pages.path().to_path_buf()))],
-        state,
+        state: state.clone(),
         options: RunOptions {
             retry: RetryPolicy {
                 attempts: 1,
@@ -165,7 +165,52 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
     assert_eq!(secrets[1]["code"], "secret.Expired");
     assert_eq!(secrets[2]["status"], "ok");
 
+    // A switch recorded after the run (as `calpump migrate switch` does while the daemon runs)
+    // is an event: the last sync and its errors stay what they were.
+    let last_run = route["last_run"].clone();
+    crate::migrate::record_switch(
+        state.as_ref(),
+        "rooms",
+        ("mem", "memory"),
+        ("cloud", "graph"),
+        false,
+        Some("alice@pump"),
+        &crate::migrate::MoveSummary::default(),
+    )
+    .await
+    .expect("switch");
+    let (_, body) = get(addr, "/status?format=json", "*/*").await;
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let route = &doc["routes"][0];
+    assert_eq!(route["last_run"], last_run, "{doc}");
+    assert!(
+        route["last_run"]["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .all(|e| e["code"] != "sync.BackendSwitched"),
+        "{doc}"
+    );
+    let events = route["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{doc}");
+    assert_eq!(events[0]["kind"], "switch");
+    assert_eq!(events[0]["code"], "sync.BackendSwitched");
+    assert_eq!(events[0]["data"]["to_profile"], "cloud");
+    let note = events[0]["note"].as_str().expect("note");
+    assert!(
+        note.contains("mem (memory) → cloud (graph) by alice@pump at "),
+        "{note}"
+    );
+
     let (_, html) = get(addr, "/status", "text/html").await;
+    assert!(
+        html.contains("<tr><th>switch</th>") && html.contains("→ cloud (graph) by alice@pump"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<td class=\"bad\"><b>sync.BackendSwitched"),
+        "a switch is not shown as an error"
+    );
     assert!(html.contains("Secrets and certificates") && html.contains("secret.Expired"));
     assert!(html.contains("ews.ErrorImpersonateUserDenied"));
     assert!(html.contains("&lt;b&gt;denied&lt;/b&gt;") && !html.contains("<b>denied"));

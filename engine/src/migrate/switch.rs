@@ -16,17 +16,19 @@
 //! When A and B are the same backend (two profiles of one backend) the rows are shared: the
 //! cursors are cleared and the index is kept.
 //!
-//! The switch is recorded as a run of the route (status `ok`) carrying the entry
-//! `sync.BackendSwitched` whose detail ends in a machine-readable tag
-//! `[from=<profile>/<backend> to=<profile>/<backend> back=<bool>]`, which `--back` reads.
+//! The switch is recorded in the route's run history as an entry of kind
+//! [`RunKind::Switch`] (an event, not an error): its note says from → to, by whom and when, its
+//! data holds the [`SwitchRecord`] (profiles and backends), which `--back` reads. Entries from
+//! before schema version 2 (a run carrying `sync.BackendSwitched` among its errors, its detail
+//! ending in the tag `[from=<profile>/<backend> to=<profile>/<backend> back=<bool>]`) are
+//! turned into switch entries by the state store's migration; their tag is still read.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::diagnostics::catalogue::migrate::BACKEND_SWITCHED;
 use crate::state::{
-    CalendarCommit, CalendarKey, ErrorRecord, IndexChange, RunCounts, RunStatus, StateError,
-    StateStore,
+    CalendarCommit, CalendarKey, HistoryFilter, IndexChange, RunCounts, RunKind, RunRecord,
+    RunStatus, StateError, StateStore,
 };
 
 /// The prefix of the item ids a switch carries over.
@@ -113,10 +115,14 @@ pub async fn move_state(
     Ok(summary)
 }
 
-/// A switch as recorded in the run history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A switch as recorded in the run history (the entry's data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SwitchRecord {
+    /// The history entry's id.
+    #[serde(skip)]
     pub run_id: String,
+    /// When the switch was made (the entry's start).
+    #[serde(skip)]
     pub at: DateTime<Utc>,
     pub from_profile: String,
     pub from_backend: String,
@@ -124,17 +130,56 @@ pub struct SwitchRecord {
     pub to_backend: String,
     /// This switch was a `--back`.
     pub back: bool,
+    /// Who switched (e.g. `alice@pump-host`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl SwitchRecord {
-    fn tag(&self) -> String {
+    /// The entry's note: from → to, by whom, when, and what the state move did.
+    fn note(&self, route: &str, moved: &MoveSummary) -> String {
+        let by = self
+            .by
+            .as_deref()
+            .map(|by| format!(" by {by}"))
+            .unwrap_or_default();
+        let what = if self.back {
+            format!(
+                "the next sync continues from the cursors {} kept",
+                self.to_backend
+            )
+        } else {
+            format!(
+                "{} calendars, {} events carried over; the next sync reads in full",
+                moved.calendars, moved.events
+            )
+        };
         format!(
-            "[from={}/{} to={}/{} back={}]",
-            self.from_profile, self.from_backend, self.to_profile, self.to_backend, self.back
+            "route {route} switched{}: {} ({}) → {} ({}){by} at {}; {what}",
+            if self.back { " back" } else { "" },
+            self.from_profile,
+            self.from_backend,
+            self.to_profile,
+            self.to_backend,
+            self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
         )
     }
 
-    fn parse(run_id: &str, at: DateTime<Utc>, detail: &str) -> Option<Self> {
+    /// From a switch entry: its data, else the tag of an entry recorded before schema
+    /// version 2 (`… [from=<profile>/<backend> to=<profile>/<backend> back=<bool>]`).
+    fn from_entry(run: &RunRecord) -> Option<Self> {
+        let parsed = match &run.data {
+            Some(data) => serde_json::from_value::<Self>(data.clone()).ok(),
+            None => run.note.as_deref().and_then(Self::parse_legacy_tag),
+        };
+        parsed.map(|record| Self {
+            run_id: run.id.clone(),
+            at: run.started_at,
+            ..record
+        })
+    }
+
+    fn parse_legacy_tag(detail: &str) -> Option<Self> {
         let tag = &detail[detail.rfind("[from=")?..];
         let tag = tag.strip_prefix('[')?.strip_suffix(']')?;
         let mut from = None;
@@ -151,24 +196,27 @@ impl SwitchRecord {
         }
         let ((fp, fb), (tp, tb)) = (from?, to?);
         Some(Self {
-            run_id: run_id.to_string(),
-            at,
+            run_id: String::new(),
+            at: DateTime::<Utc>::default(),
             from_profile: fp.to_string(),
             from_backend: fb.to_string(),
             to_profile: tp.to_string(),
             to_backend: tb.to_string(),
             back: back?,
+            by: None,
         })
     }
 }
 
-/// Records a switch as a run of the route; returns the record (with its run id).
+/// Records a switch in the route's run history (kind [`RunKind::Switch`], with a note and the
+/// record as data); returns the record (with its entry id). `by` names who switched.
 pub async fn record_switch(
     state: &dyn StateStore,
     route: &str,
     from: (&str, &str),
     to: (&str, &str),
     back: bool,
+    by: Option<&str>,
     moved: &MoveSummary,
 ) -> Result<SwitchRecord, StateError> {
     // Milliseconds: what the run history keeps.
@@ -182,50 +230,41 @@ pub async fn record_switch(
         to_profile: to.0.to_string(),
         to_backend: to.1.to_string(),
         back,
+        by: by.map(str::to_string),
     };
-    let detail = format!(
-        "calpump migrate switch{}: route {route} from profile {} ({}) to {} ({}); {} calendars, {} events carried over, next sync reads in full {}",
-        if back { " --back" } else { "" },
-        record.from_profile,
-        record.from_backend,
-        record.to_profile,
-        record.to_backend,
-        moved.calendars,
-        moved.events,
-        record.tag()
-    );
-    state.begin_run(&record.run_id, route, at).await?;
+    let data = serde_json::to_value(&record).map_err(|e| StateError::Corrupt {
+        what: "runs.data_json",
+        detail: e.to_string(),
+    })?;
     state
-        .finish_run(
-            &record.run_id,
-            at,
-            RunStatus::Ok,
-            &RunCounts {
+        .record_event(&RunRecord {
+            id: record.run_id.clone(),
+            route: route.to_string(),
+            kind: RunKind::Switch,
+            started_at: at,
+            finished_at: Some(at),
+            status: RunStatus::Ok,
+            counts: RunCounts {
                 calendars: moved.calendars as u64,
                 ..RunCounts::default()
             },
-            &[ErrorRecord {
-                code: BACKEND_SWITCHED.code.to_string(),
-                detail,
-                mailbox: None,
-            }],
-        )
+            errors: Vec::new(),
+            note: Some(record.note(route, moved)),
+            data: Some(data),
+        })
         .await?;
     Ok(record)
 }
 
-/// The route's most recent switch, if any (from the last 1000 runs).
+/// The route's most recent switch, if any.
 pub async fn last_switch(
     state: &dyn StateStore,
     route: &str,
 ) -> Result<Option<SwitchRecord>, StateError> {
-    let runs = state.recent_runs(Some(route), 1000).await?;
-    Ok(runs.iter().find_map(|run| {
-        run.errors
-            .iter()
-            .filter(|e| e.code == BACKEND_SWITCHED.code)
-            .find_map(|e| SwitchRecord::parse(&run.id, run.started_at, &e.detail))
-    }))
+    let switches = state
+        .history(Some(route), HistoryFilter::Kind(RunKind::Switch), 20)
+        .await?;
+    Ok(switches.iter().find_map(SwitchRecord::from_entry))
 }
 
 #[cfg(test)]
@@ -327,6 +366,7 @@ mod tests {
             ("onprem", "ews"),
             ("cloud", "graph"),
             false,
+            Some("alice@pump"),
             &moved,
         )
         .await
@@ -337,6 +377,7 @@ mod tests {
             ("cloud", "graph"),
             ("onprem", "ews"),
             true,
+            None,
             &MoveSummary::default(),
         )
         .await
@@ -350,6 +391,67 @@ mod tests {
         assert!(last.back && last.to_profile == "onprem" && last.from_backend == "graph");
         let runs = store.recent_runs(Some("rooms"), 10).await.expect("runs");
         assert_eq!(runs[0].status, RunStatus::Ok);
-        assert_eq!(runs[0].errors[0].code, "sync.BackendSwitched");
+        assert_eq!(runs[0].kind, RunKind::Switch);
+        assert!(
+            runs.iter().all(|r| r.errors.is_empty()),
+            "not errors: {runs:?}"
+        );
+        let note = runs[1].note.as_deref().expect("note");
+        assert!(
+            note.contains("onprem (ews) → cloud (graph) by alice@pump at ")
+                && note.contains("2 calendars, 5 events carried over"),
+            "{note}"
+        );
+        assert!(
+            store
+                .history(Some("rooms"), HistoryFilter::Syncs, 10)
+                .await
+                .expect("syncs")
+                .is_empty(),
+            "a switch is no sync"
+        );
+        assert_eq!(rec.by.as_deref(), Some("alice@pump"));
+    }
+
+    #[tokio::test]
+    async fn back_finds_a_switch_recorded_before_run_kinds_existed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.db");
+        crate::state::sqlite::tests::write_v1_db(&path).await;
+        let store = SqliteStateStore::open(&path).await.expect("open");
+        let last = last_switch(&store, "rooms")
+            .await
+            .expect("last")
+            .expect("the old switch");
+        assert_eq!(
+            (
+                last.from_profile.as_str(),
+                last.from_backend.as_str(),
+                last.to_profile.as_str(),
+                last.to_backend.as_str(),
+                last.back
+            ),
+            ("onprem", "ews", "cloud", "graph", false)
+        );
+        assert_eq!(last.run_id, "switch-20261120T090000.000Z-0000beef");
+        // A new switch (the --back) is found before it, from its data.
+        record_switch(
+            &store,
+            "rooms",
+            ("cloud", "graph"),
+            ("onprem", "ews"),
+            true,
+            Some("bob@pump"),
+            &MoveSummary::default(),
+        )
+        .await
+        .expect("record");
+        let last = last_switch(&store, "rooms")
+            .await
+            .expect("last")
+            .expect("some");
+        assert!(last.back && last.to_profile == "onprem");
+        assert_eq!(last.by.as_deref(), Some("bob@pump"));
+        assert!(last_switch(&store, "other").await.expect("none").is_none());
     }
 }

@@ -7,10 +7,12 @@
 //! Invariants:
 //! * A calendar's commit ([`CalendarCommit`]: cursor, item index changes, event count) is one
 //!   transaction. A crash before it leaves the previous cursor, so the next run re-delivers.
+//! * The run history holds runs of a route ([`RunKind::Sync`]) and events about it such as a
+//!   backend switch ([`RunKind::Switch`], with a note); events are never reported as errors.
 //! * Everything is keyed by [`CalendarKey`] = (route, mailbox, calendar, backend): a route that
 //!   switches backend starts with fresh cursors and index, and its sinks dedupe by event key.
 
-mod sqlite;
+pub(crate) mod sqlite;
 
 use std::collections::HashMap;
 
@@ -147,17 +149,73 @@ pub struct RunCounts {
     pub errors: u64,
 }
 
-/// One row of run history.
+/// What an entry of the run history records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A run of the route (sync, with counts and errors).
+    #[default]
+    Sync,
+    /// `calpump migrate switch` re-pointed the route to another profile: an event, not a
+    /// failure. Its [`RunRecord::note`] says from → to, by whom and when; its
+    /// [`RunRecord::data`] holds the profiles and backends (`--back` reads them).
+    Switch,
+    /// A kind written by a newer calpump.
+    #[serde(other)]
+    Other,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Sync => "sync",
+            RunKind::Switch => "switch",
+            RunKind::Other => "other",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "sync" => RunKind::Sync,
+            "switch" => RunKind::Switch,
+            _ => RunKind::Other,
+        }
+    }
+}
+
+/// Which entries of the run history to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HistoryFilter {
+    /// Every entry.
+    All,
+    /// Runs of the route ([`RunKind::Sync`]).
+    Syncs,
+    /// Everything else: events such as switches.
+    Events,
+    /// Entries of one kind.
+    Kind(RunKind),
+}
+
+/// One entry of the run history: a sync of the route, or an event such as a switch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: String,
     pub route: String,
+    /// What the entry records; entries stored before kinds existed are syncs.
+    #[serde(default)]
+    pub kind: RunKind,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub status: RunStatus,
     pub counts: RunCounts,
     /// Diagnostic codes and details of the run's errors (at most a few dozen).
     pub errors: Vec<ErrorRecord>,
+    /// For people: what a non-sync entry did (a switch: from → to, by whom, when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Machine-readable details of a non-sync entry (a switch's profiles and backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 /// A diagnostic as stored: code and detail.
@@ -266,12 +324,27 @@ pub trait StateStore: Send + Sync {
     /// start-up, before new runs begin. Returns how many were marked.
     async fn mark_interrupted_runs(&self) -> Result<u64, StateError>;
 
-    /// The most recent runs, newest first (of one route, or all).
+    /// Records a finished entry that is not a sync run (an event such as a switch: its kind,
+    /// note and data), in one statement.
+    async fn record_event(&self, entry: &RunRecord) -> Result<(), StateError>;
+
+    /// The most recent entries of the run history that `filter` selects, newest first (of one
+    /// route, or all).
+    async fn history(
+        &self,
+        route: Option<&str>,
+        filter: HistoryFilter,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StateError>;
+
+    /// The most recent entries of every kind, newest first (of one route, or all).
     async fn recent_runs(
         &self,
         route: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<RunRecord>, StateError>;
+    ) -> Result<Vec<RunRecord>, StateError> {
+        self.history(route, HistoryFilter::All, limit).await
+    }
 
     /// Records how a mailbox's attempt ended.
     async fn record_mailbox(

@@ -19,14 +19,17 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    CalendarCommit, CalendarKey, CalendarState, ErrorRecord, IndexChange, MailboxOutcome,
-    MailboxStatus, Rejection, RunCounts, RunRecord, RunStatus, StateError, StateStore,
+    CalendarCommit, CalendarKey, CalendarState, ErrorRecord, HistoryFilter, IndexChange,
+    MailboxOutcome, MailboxStatus, Rejection, RunCounts, RunKind, RunRecord, RunStatus, StateError,
+    StateStore,
 };
 use crate::source::Cursor;
 
 /// The migrations, in order. Append only; never edit a released one.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "run_kind", include_str!("migrations/0002_run_kind.sql")),
+];
 
 /// The SQLite state store.
 #[derive(Debug, Clone)]
@@ -435,17 +438,68 @@ impl StateStore for SqliteStateStore {
         Ok(done.rows_affected())
     }
 
-    async fn recent_runs(
+    async fn record_event(&self, entry: &RunRecord) -> Result<(), StateError> {
+        let encode = |what: &'static str, value: Result<String, serde_json::Error>| {
+            value.map_err(|e| StateError::Corrupt {
+                what,
+                detail: e.to_string(),
+            })
+        };
+        let errors_json = encode("runs.errors_json", serde_json::to_string(&entry.errors))?;
+        let data_json = match &entry.data {
+            Some(data) => Some(encode("runs.data_json", serde_json::to_string(data))?),
+            None => None,
+        };
+        let c = &entry.counts;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO runs (id, route, kind, started_at, finished_at, status, mailboxes, calendars,
+                upserts, deletes, rejected, errors, errors_json, note, data_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&entry.id)
+        .bind(&entry.route)
+        .bind(entry.kind.as_str())
+        .bind(ts(entry.started_at))
+        .bind(entry.finished_at.map(ts))
+        .bind(entry.status.as_str())
+        .bind(n(c.mailboxes))
+        .bind(n(c.calendars))
+        .bind(n(c.upserts))
+        .bind(n(c.deletes))
+        .bind(n(c.rejected))
+        .bind(n(c.errors))
+        .bind(errors_json)
+        .bind(&entry.note)
+        .bind(data_json)
+        .execute(&self.pool)
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    async fn history(
         &self,
         route: Option<&str>,
+        filter: HistoryFilter,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StateError> {
+        // ?3: the kind wanted (NULL: any); ?4: a kind not wanted (NULL: none).
+        let (kind, not_kind) = match filter {
+            HistoryFilter::All => (None, None),
+            HistoryFilter::Syncs => (Some(RunKind::Sync.as_str()), None),
+            HistoryFilter::Events => (None, Some(RunKind::Sync.as_str())),
+            HistoryFilter::Kind(kind) => (Some(kind.as_str()), None),
+        };
         let rows = sqlx::query(
             "SELECT * FROM runs WHERE (?1 IS NULL OR route = ?1)
+               AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR kind <> ?4)
              ORDER BY started_at DESC, rowid DESC LIMIT ?2",
         )
         .bind(route)
         .bind(i64::from(limit))
+        .bind(kind)
+        .bind(not_kind)
         .fetch_all(&self.pool)
         .await
         .map_err(self.db())?;
@@ -453,9 +507,11 @@ impl StateStore for SqliteStateStore {
             .map(|row| {
                 let get = |col: &str| row.try_get::<i64, _>(col).unwrap_or(0).max(0) as u64;
                 let errors_json: String = row.try_get("errors_json").unwrap_or_default();
+                let data_json: Option<String> = row.try_get("data_json").unwrap_or(None);
                 Ok(RunRecord {
                     id: row.try_get("id").map_err(self.db())?,
                     route: row.try_get("route").map_err(self.db())?,
+                    kind: RunKind::parse(&row.try_get::<String, _>("kind").unwrap_or_default()),
                     started_at: parse_ts(row.try_get("started_at").ok()).unwrap_or_default(),
                     finished_at: parse_ts(row.try_get("finished_at").unwrap_or(None)),
                     status: RunStatus::parse(
@@ -470,6 +526,8 @@ impl StateStore for SqliteStateStore {
                         errors: get("errors"),
                     },
                     errors: serde_json::from_str(&errors_json).unwrap_or_default(),
+                    note: row.try_get("note").unwrap_or(None),
+                    data: data_json.and_then(|d| serde_json::from_str(&d).ok()),
                 })
             })
             .collect()
@@ -687,9 +745,167 @@ impl StateStore for SqliteStateStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use calpump_plugin::Window;
+
+    /// What calpump with schema version 1 did to a new file: its `migrate()` created
+    /// `schema_migrations`, ran migration 1 (released, so never edited: the file is the old
+    /// SQL) and recorded it.
+    const V1_SCHEMA: &str = concat!(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);\n",
+        include_str!("migrations/0001_initial.sql"),
+        "\nINSERT INTO schema_migrations (version, name, applied_at)
+            VALUES (1, 'initial', '2026-11-20T08:00:00.000Z');\n"
+    );
+
+    /// Writes a state DB of schema version 1 at `path` holding, for route `rooms`: a sync run
+    /// with an error, the switch `onprem/ews → cloud/graph` as version 1 recorded it (a run
+    /// carrying `sync.BackendSwitched` among its errors) and a later sync run, and an EWS
+    /// calendar with a cursor.
+    pub(crate) async fn write_v1_db(path: &Path) {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePool::connect_with(options).await.expect("v1 db");
+        sqlx::raw_sql(V1_SCHEMA)
+            .execute(&pool)
+            .await
+            .expect("v1 schema");
+        sqlx::raw_sql(
+            r#"
+INSERT INTO runs VALUES ('20261120T080000.000Z-0000abcd', 'rooms', '2026-11-20T08:00:00.000Z',
+    '2026-11-20T08:00:05.000Z', 'partial', 2, 2, 7, 0, 0, 1,
+    '[{"code":"ews.ErrorImpersonateUserDenied","detail":"denied","mailbox":"b@x.com"}]');
+INSERT INTO runs VALUES ('switch-20261120T090000.000Z-0000beef', 'rooms', '2026-11-20T09:00:00.000Z',
+    '2026-11-20T09:00:00.000Z', 'ok', 0, 2, 0, 0, 0, 0,
+    '[{"code":"sync.BackendSwitched","detail":"calpump migrate switch: route rooms from profile onprem (ews) to cloud (graph); 2 calendars, 5 events carried over, next sync reads in full [from=onprem/ews to=cloud/graph back=false]"}]');
+INSERT INTO runs VALUES ('20261120T100000.000Z-0000cafe', 'rooms', '2026-11-20T10:00:00.000Z',
+    '2026-11-20T10:00:03.000Z', 'ok', 2, 2, 0, 0, 0, 0, '[]');
+INSERT INTO calendars VALUES ('rooms', 'a@x.com', 'default', 'ews',
+    '{"value":"sync-state","window":{"start":"2026-11-19T00:00:00Z","end":"2026-12-04T00:00:00Z"}}',
+    3, '2026-11-20T08:00:05.000Z');
+"#,
+        )
+        .execute(&pool)
+        .await
+        .expect("v1 rows");
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_version_1_db_is_upgraded_and_its_switch_becomes_an_event() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.db");
+        write_v1_db(&path).await;
+
+        let store = SqliteStateStore::open(&path).await.expect("open");
+        assert_eq!(store.schema_version().await.expect("version"), 2);
+        let all = store.recent_runs(Some("rooms"), 10).await.expect("runs");
+        assert_eq!(
+            all.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            [RunKind::Sync, RunKind::Switch, RunKind::Sync],
+            "{all:?}"
+        );
+        let switch = &all[1];
+        assert!(switch.errors.is_empty(), "no longer an error: {switch:?}");
+        assert_eq!(switch.counts.errors, 0);
+        let note = switch.note.as_deref().expect("note");
+        assert!(
+            note.contains("from profile onprem (ews) to cloud (graph)")
+                && note.ends_with("[from=onprem/ews to=cloud/graph back=false]"),
+            "{note}"
+        );
+        assert!(switch.data.is_none());
+        // Sync runs keep their errors and get no note.
+        assert_eq!(all[2].errors.len(), 1);
+        assert_eq!(all[2].errors[0].code, "ews.ErrorImpersonateUserDenied");
+        assert_eq!(all[2].errors[0].mailbox.as_deref(), Some("b@x.com"));
+        assert!(all[2].note.is_none());
+
+        let syncs = store
+            .history(Some("rooms"), HistoryFilter::Syncs, 10)
+            .await
+            .expect("syncs");
+        assert_eq!(syncs.len(), 2);
+        assert_eq!(syncs[0].id, "20261120T100000.000Z-0000cafe");
+        let events = store
+            .history(Some("rooms"), HistoryFilter::Events, 10)
+            .await
+            .expect("events");
+        assert_eq!(
+            events.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["switch-20261120T090000.000Z-0000beef"]
+        );
+        // The rest of the state is as it was.
+        let cal = store
+            .calendar_state(&CalendarKey {
+                route: "rooms".into(),
+                mailbox: "a@x.com".into(),
+                calendar: "default".into(),
+                backend: "ews".into(),
+            })
+            .await
+            .expect("calendar");
+        assert_eq!(cal.cursor.map(|c| c.value).as_deref(), Some("sync-state"));
+        assert_eq!(cal.event_count, 3);
+        // New runs after the upgrade are syncs.
+        store
+            .begin_run("r-new", "rooms", Utc::now())
+            .await
+            .expect("begin");
+        let newest = store.recent_runs(Some("rooms"), 1).await.expect("runs");
+        assert_eq!(newest[0].kind, RunKind::Sync);
+        store.close().await;
+        // Opening again applies nothing twice.
+        let store = SqliteStateStore::open(&path).await.expect("reopen");
+        assert_eq!(store.schema_version().await.expect("version"), 2);
+        assert_eq!(store.recent_runs(None, 10).await.expect("runs").len(), 4);
+    }
+
+    #[tokio::test]
+    async fn events_are_recorded_with_kind_note_and_data() {
+        let store = SqliteStateStore::in_memory().await.expect("open");
+        let t0 = Utc::now();
+        store.begin_run("r1", "rooms", t0).await.expect("begin");
+        let event = RunRecord {
+            id: "switch-1".into(),
+            route: "rooms".into(),
+            kind: RunKind::Switch,
+            started_at: parse_ts(Some(ts(t0 + chrono::Duration::seconds(1)))).expect("t"),
+            finished_at: parse_ts(Some(ts(t0 + chrono::Duration::seconds(1)))),
+            status: RunStatus::Ok,
+            counts: RunCounts {
+                calendars: 4,
+                ..RunCounts::default()
+            },
+            errors: vec![],
+            note: Some("a → b by alice".into()),
+            data: Some(serde_json::json!({"from_profile": "a"})),
+        };
+        store.record_event(&event).await.expect("event");
+        assert_eq!(
+            store
+                .history(Some("rooms"), HistoryFilter::Kind(RunKind::Switch), 5)
+                .await
+                .expect("switches"),
+            std::slice::from_ref(&event)
+        );
+        assert_eq!(
+            store
+                .history(None, HistoryFilter::Syncs, 5)
+                .await
+                .expect("syncs")
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1"]
+        );
+        assert_eq!(store.mark_interrupted_runs().await.expect("mark"), 1);
+        assert_eq!(store.recent_runs(None, 5).await.expect("all")[0], event);
+    }
 
     fn key(calendar: &str) -> CalendarKey {
         CalendarKey {
@@ -717,7 +933,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("state.db");
         let store = SqliteStateStore::open(&path).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 1);
+        assert_eq!(store.schema_version().await.expect("version"), 2);
         assert_eq!(
             store.calendar_state(&key("default")).await.expect("state"),
             CalendarState::default()
