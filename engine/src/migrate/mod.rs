@@ -9,6 +9,9 @@
 //!   `calpump migrate verify` and by shadow mode (the runner's `shadow` option), so both judge
 //!   alike.
 //! * [`normalize`] — what counts as the same value (below).
+//! * [`plan`] — what `calpump migrate plan` decides: whether the target reads every mailbox,
+//!   the needs (consent, permissions, scope, mailboxes still on-premises) read from the
+//!   catalogue codes of the failures, and the split of a route with on-premises mailboxes.
 //! * [`switch`] — the state move of `calpump migrate switch` and its record in the run history.
 //!
 //! # What is normalised
@@ -44,12 +47,17 @@
 
 pub mod compare;
 pub mod normalize;
+pub mod plan;
 pub mod read;
 pub mod switch;
 
 pub use compare::{
     CompareOptions, EventDiff, EventRef, FieldDiff, MailboxComparison, RouteComparison, Summary,
     compare_route,
+};
+pub use plan::{
+    CALENDARS_READ, ListCheck, MailboxCheck, Need, PLACE_READ_ALL, Permission, RoutePlan,
+    RouteSplit, check_room_lists, needs, plan_route, split_of,
 };
 pub use read::{CalendarError, MailboxRead, ResolvedMailboxes, read_mailboxes, resolve_mailboxes};
 pub use switch::{MoveSummary, SwitchRecord, last_switch, move_state, record_switch};
