@@ -10,9 +10,9 @@
 //! |---|---|
 //! | the probe's `token` step failed with `graph.NoPermissionsInToken`, or a call did | [`Need::Consent`] (the token carries no roles) |
 //! | the probe's `token` step failed otherwise | [`Need::Token`] |
-//! | a calendar read refused with `graph.AccessDenied` | [`Need::Permission`] `Calendars.Read` |
-//! | a room list refused with `graph.AccessDenied` | [`Need::Permission`] `Place.Read.All` |
-//! | mailboxes refused with `graph.ODataDisabled` | [`Need::Scope`] (RBAC for Applications / application access policy) |
+//! | a calendar read refused with `graph.ErrorAccessDenied` | [`Need::Permission`] `Calendars.Read` |
+//! | a room list refused with `graph.ErrorAccessDenied` | [`Need::Permission`] `Place.Read.All` |
+//! | mailboxes refused with `graph.MailboxOutOfScope` | [`Need::Scope`] (RBAC for Applications / application access policy) |
 //! | mailboxes refused with `graph.MailboxNotEnabledForRESTAPI` | [`Need::OnPrem`] (→ a [`RouteSplit`]) |
 //! | anything else, grouped by code | [`Need::Other`] |
 //!

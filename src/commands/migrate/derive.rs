@@ -242,8 +242,8 @@ fn graph_url_for(ews_url: &str) -> Option<Option<String>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::TEST_CONFIG as CONFIG;
     use super::*;
-    use crate::commands::migrate::TEST_CONFIG as CONFIG;
     use calpump_engine::config::Config;
 
     #[test]

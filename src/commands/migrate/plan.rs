@@ -577,8 +577,8 @@ fn print_plan(v: &PlanView<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::TEST_CONFIG as CONFIG;
     use super::*;
-    use crate::commands::migrate::TEST_CONFIG as CONFIG;
 
     #[test]
     fn the_split_keeps_the_route_name_on_graph_and_the_onprem_mailboxes_on_ews() {

@@ -250,8 +250,8 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
 
 #[cfg(test)]
 mod tests {
+    use super::super::TEST_CONFIG as CONFIG;
     use super::*;
-    use crate::commands::migrate::TEST_CONFIG as CONFIG;
 
     #[test]
     fn repoint_changes_one_value_and_keeps_everything_else() {
