@@ -74,7 +74,9 @@ struct ProfileKeys {
     #[schemars(extend("default" = DEFAULT_MAX_CONCURRENCY), range(min = 1, max = 64))]
     max_concurrency: Option<usize>,
     /// The mailbox `calpump profile test` reads to prove mailbox access; with an app-only
-    /// token also the mailbox room lists and name lookups impersonate.
+    /// token also the mailbox room lists and name lookups impersonate (Exchange Online needs
+    /// one for them). Without it they act as the first mailbox read, so a route with
+    /// `room_lists` and no `mailboxes` fails.
     #[serde(default)]
     #[schemars(extend("examples" = ["room-1.01@contoso.com"]))]
     probe_mailbox: Option<String>,
@@ -370,7 +372,7 @@ pub fn read(
     if app_only && keys.probe_mailbox.is_none() {
         issues.push(ConfigIssue::warning(
             "probe_mailbox",
-            "with an app-only token, room lists and name lookups impersonate a mailbox: set `probe_mailbox` to one the app may read",
+            "with an app-only token, Exchange answers room lists (GetRoomLists, GetRooms) only while impersonating a mailbox: without `probe_mailbox` calpump acts as the first mailbox a route names, so a route with `room_lists` and no `mailboxes` fails (ews.AppOnlyNeedsMailbox) — set `probe_mailbox` to a mailbox the app may read",
         ));
     }
 

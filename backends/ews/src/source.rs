@@ -98,6 +98,9 @@ pub struct EwsSource {
     zones: Arc<ZoneMapper>,
     view_max: u32,
     outcomes: Mutex<Vec<(String, String, CalendarOutcome)>>,
+    /// With an app-only token and no `probe_mailbox`: the first mailbox a call of this source
+    /// succeeded for, which org-level calls then act as (see [`EwsSource::directory_mailbox`]).
+    anchor: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for EwsSource {
@@ -182,6 +185,7 @@ impl EwsSource {
             zones: Arc::new(map_zone),
             view_max: DEFAULT_VIEW_MAX,
             outcomes: Mutex::new(Vec::new()),
+            anchor: Mutex::new(None),
         })
     }
 
@@ -275,12 +279,61 @@ impl EwsSource {
         }
     }
 
-    /// Who directory calls (room lists, names) act as: with an app-only token a mailbox must be
-    /// impersonated (the probe mailbox).
-    fn directory_acting(&self) -> Acting<'_> {
-        match (&self.settings.probe_mailbox, self.settings.auth.app_only()) {
-            (Some(probe), true) => Acting::Impersonate(probe),
-            _ => Acting::Self_,
+    /// The mailbox org-level calls (GetRoomLists, GetRooms, ResolveNames) act as; `None`: as
+    /// the caller itself.
+    ///
+    /// Exchange Online accepts an app-only token only together with an impersonated mailbox,
+    /// `ExchangeImpersonation` plus `X-AnchorMailbox` naming it
+    /// (`how-to-authenticate-an-ews-application-by-using-oauth.md`: "To use application
+    /// permissions, you will also need to explicitly impersonate a mailbox"; "When using
+    /// impersonation you must always use the X-AnchorMailbox request header"), also for calls
+    /// that concern no mailbox — `getroomlists-operation.md` lists `ExchangeImpersonation`
+    /// among GetRoomLists' headers; without it the answer is
+    /// `ErrorInvalidExchangeImpersonationHeaderData`. With an app-only token this is the
+    /// profile's `probe_mailbox`, else the first mailbox this source read
+    /// ([`Self::remember_anchor`]), else `fallback` (ResolveNames: the address looked up), else
+    /// the call is refused with `ews.AppOnlyNeedsMailbox`, whose remedy is `probe_mailbox`.
+    fn directory_mailbox(
+        &self,
+        operation: &str,
+        fallback: Option<&str>,
+    ) -> Result<Option<String>, SourceError> {
+        if !self.settings.auth.app_only() {
+            return Ok(None);
+        }
+        if let Some(probe) = &self.settings.probe_mailbox {
+            return Ok(Some(probe.clone()));
+        }
+        if let Some(anchor) = lock(&self.anchor).clone() {
+            return Ok(Some(anchor));
+        }
+        if let Some(address) = fallback {
+            return Ok(Some(address.to_string()));
+        }
+        Err(SourceError::new(Diagnostic::new(
+            &ews::APP_ONLY_NEEDS_MAILBOX,
+            format!(
+                "{operation}: profile `{}` signs in app-only, which Exchange accepts only while impersonating a mailbox; it names no `probe_mailbox` and has read no mailbox yet",
+                self.settings.name
+            ),
+        ))
+        .retryable(false))
+    }
+
+    /// Remembers `mailbox` (which a call just succeeded for) as the one org-level calls act as,
+    /// if none is set yet and the profile names no `probe_mailbox`.
+    fn remember_anchor(&self, mailbox: &str) {
+        if !self.settings.auth.app_only() || self.settings.probe_mailbox.is_some() {
+            return;
+        }
+        let mut anchor = lock(&self.anchor);
+        if anchor.is_none() {
+            tracing::debug!(
+                profile = %self.settings.name,
+                mailbox,
+                "room lists and name lookups act as this mailbox (no probe_mailbox)"
+            );
+            *anchor = Some(mailbox.to_lowercase());
         }
     }
 
@@ -698,8 +751,15 @@ impl EwsSource {
             }
             ops::read_room_lists(node).map_err(|e| client::malformed("GetRoomLists", &e))
         };
+        let acting = self.directory_mailbox("GetRoomLists", None)?;
         self.client
-            .call(url, "GetRoomLists", self.directory_acting(), &body, &parse)
+            .call(
+                url,
+                "GetRoomLists",
+                acting_as(acting.as_deref()),
+                &body,
+                &parse,
+            )
             .await
     }
 
@@ -721,8 +781,9 @@ impl EwsSource {
             }
             ops::read_rooms(node).map_err(|e| client::malformed("GetRooms", &e))
         };
+        let acting = self.directory_mailbox(&context, None)?;
         self.client
-            .call(url, "GetRooms", self.directory_acting(), &body, &parse)
+            .call(url, "GetRooms", acting_as(acting.as_deref()), &body, &parse)
             .await
     }
 
@@ -752,22 +813,17 @@ impl EwsSource {
             }
             ops::read_resolve_names(m).map_err(|e| client::malformed("ResolveNames", &e))
         };
+        let acting = self.directory_mailbox(&context, Some(address))?;
+        let acting = acting_as(acting.as_deref());
         match policy {
             Some(p) => {
                 self.client
-                    .call_with(
-                        p,
-                        url,
-                        "ResolveNames",
-                        self.directory_acting(),
-                        &body,
-                        &parse,
-                    )
+                    .call_with(p, url, "ResolveNames", acting, &body, &parse)
                     .await
             }
             None => {
                 self.client
-                    .call(url, "ResolveNames", self.directory_acting(), &body, &parse)
+                    .call(url, "ResolveNames", acting, &body, &parse)
                     .await
             }
         }
@@ -799,6 +855,14 @@ impl EwsSource {
         self.client
             .call(url, "FindFolder", self.acting(mailbox), &body, &parse)
             .await
+    }
+}
+
+/// Impersonating `mailbox`, or acting as the caller itself.
+fn acting_as(mailbox: Option<&str>) -> Acting<'_> {
+    match mailbox {
+        Some(m) => Acting::Impersonate(m),
+        None => Acting::Self_,
     }
 }
 
@@ -876,6 +940,7 @@ impl Source for EwsSource {
             .or_else(|| (found.len() == 1).then(|| &found[0]));
         match hit.and_then(|m| mailbox_info(m, MailboxKind::Unknown, None)) {
             Some(mut info) => {
+                self.remember_anchor(&wanted);
                 info.address = wanted;
                 Ok(info)
             }
@@ -891,6 +956,7 @@ impl Source for EwsSource {
         let main = self
             .get_calendar_folder(&url, &mailbox.address, None)
             .await?;
+        self.remember_anchor(&mailbox.address);
         let mut out = vec![CalendarInfo {
             item_count: main.total_count,
             ..CalendarInfo::default_calendar()
@@ -921,6 +987,7 @@ impl Source for EwsSource {
             let result = self.sync_calendar(&req).await;
             match result {
                 Ok((batch, end, outcome)) => {
+                    self.remember_anchor(&req.mailbox.address);
                     lock(&self.outcomes).push((
                         req.mailbox.address.clone(),
                         req.calendar.path.clone(),

@@ -153,6 +153,14 @@ entry!(TOKEN_LACKS_PERMISSION, "ews.TokenLacksPermission", retryable: false, per
           cause: "Exchange Online hat die Anmeldung angenommen, aber das Token hat keine EWS-Berechtigung (x-ms-diagnostics 2000008): Der App fehlt full_access_as_app (Client-Anmeldeinformationen) bzw. EWS.AccessAsUser.All (Kennwort-Grant), oder die Administratorzustimmung dafür fehlt.",
           remedy: "Im Microsoft Entra Admin Center unter App-Registrierungen > (App) > API-Berechtigungen > Berechtigung hinzufügen > Von meiner Organisation verwendete APIs > Office 365 Exchange Online die Anwendungsberechtigung full_access_as_app (bzw. die delegierte EWS.AccessAsUser.All beim Kennwort-Grant) hinzufügen, dann 'Administratorzustimmung für (Mandant) erteilen' klicken. Neue Tokens tragen sie nach einigen Minuten." });
 
+entry!(APP_ONLY_NEEDS_MAILBOX, "ews.AppOnlyNeedsMailbox", retryable: false,
+    en: { title: "Room lists through EWS need a mailbox to act as",
+          cause: "The profile signs in app-only (client credentials with full_access_as_app). Exchange Online accepts such a token only together with an impersonated mailbox (ExchangeImpersonation and X-AnchorMailbox), also for calls that concern the organisation rather than a mailbox: GetRoomLists, GetRooms, ResolveNames. The profile names no `probe_mailbox`, and no mailbox had been read through it yet to act as.",
+          remedy: "Set `probe_mailbox` in the profile to any mailbox the app may read, e.g. one of the rooms: `probe_mailbox = \"room-1.01@contoso.com\"`. calpump then acts as it for room lists and name lookups (and `calpump profile test` reads it). Without it, the first mailbox read serves — so a route that names only `room_lists`, no `mailboxes`, cannot list its rooms." },
+    de: { title: "Raumlisten über EWS brauchen ein Postfach, als das gehandelt wird",
+          cause: "Das Profil meldet sich als reine App an (Client-Anmeldeinformationen mit full_access_as_app). Exchange Online akzeptiert ein solches Token nur zusammen mit einem Postfach, dessen Identität angenommen wird (ExchangeImpersonation und X-AnchorMailbox), auch bei Aufrufen, die die Organisation statt eines Postfachs betreffen: GetRoomLists, GetRooms, ResolveNames. Das Profil nennt kein `probe_mailbox`, und über es wurde noch kein Postfach gelesen, das dafür dienen könnte.",
+          remedy: "Im Profil `probe_mailbox` auf ein Postfach setzen, das die App lesen darf, z. B. einen der Räume: `probe_mailbox = \"raum-1.01@contoso.com\"`. calpump handelt dann für Raumlisten und Namenssuchen als dieses Postfach (und `calpump profile test` liest es). Ohne es dient das erste gelesene Postfach — eine Route, die nur `room_lists` und keine `mailboxes` nennt, kann ihre Räume daher nicht auflisten." });
+
 pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &IMPERSONATE_USER_DENIED,
     &ACCESS_DENIED,
@@ -173,4 +181,5 @@ pub static ALL: &[&crate::diagnostics::DiagnosticInfo] = &[
     &CALENDAR_VIEW_RANGE_TOO_BIG,
     &EXCEEDED_FIND_COUNT_LIMIT,
     &TOKEN_LACKS_PERMISSION,
+    &APP_ONLY_NEEDS_MAILBOX,
 ];
