@@ -8,6 +8,8 @@
 //!   Inside a `$batch` each sub-request carries its own `Prefer` (the service does not pass the
 //!   outer one on).
 //! - 401: the token is dropped from the cache and the request sent once more with a new one.
+//!   Inside a `$batch` the same rule holds per `batch()` call: the first 401 drops the token,
+//!   the items refused with it go once more, and a 401 after that is final for its item.
 //! - 429 and 503 wait as `Retry-After` says, else capped exponential back-off with jitter
 //!   (`backend-common`'s retry); 5xx, cut-off and unreadable answers are retried too; everything
 //!   else is final.
@@ -352,7 +354,12 @@ impl GraphClient {
         let started = Instant::now();
         let mut ready_at = vec![started; n];
         let mut pending: Vec<usize> = (0..n).collect();
-        let mut refreshed_serial: Option<u64> = None;
+        // The token this call dropped after a 401 inside a batch answer: one new token per
+        // call. Items refused with that token go once more with the new one; a 401 with any
+        // later token is final for the item (`graph.InvalidAuthenticationToken` or
+        // `graph.NoPermissionsInToken`).
+        let mut dropped_token: Option<u64> = None;
+        let mut auth_retried = vec![false; n];
         while !pending.is_empty() {
             let now = Instant::now();
             let mut chosen = Vec::new();
@@ -421,12 +428,22 @@ impl GraphClient {
                             counters.throttle();
                             calpump_engine::metrics::record_throttle("graph");
                         }
-                        if error::is_unauthorized(&e) && refreshed_serial != Some(token.serial()) {
-                            // One new token for the whole call, then the item goes again.
-                            self.tokens.invalidate(&token);
-                            refreshed_serial = Some(token.serial());
-                            pending.push(i);
-                            continue;
+                        if error::is_unauthorized(&e) && !auth_retried[i] {
+                            let again = match dropped_token {
+                                None => {
+                                    tracing::debug!(what = %request.what, "a $batch item was refused with the cached token; fetching a new one");
+                                    self.tokens.invalidate(&token);
+                                    dropped_token = Some(token.serial());
+                                    true
+                                }
+                                // Refused with the token already dropped: once with the new one.
+                                Some(serial) => serial == token.serial(),
+                            };
+                            if again {
+                                auth_retried[i] = true;
+                                pending.push(i);
+                                continue;
+                            }
                         }
                         attempts[i] += 1;
                         let wait = self.retry.delay(attempts[i] - 1, e.retry_after);
