@@ -275,11 +275,7 @@ impl Sink for DatabaseSink {
                     "database sink: could not update run statistics");
             }
             let labels = [("route", route.as_str())];
-            counter(
-                "database_upserted_total",
-                &labels,
-                outcome.upserted as f64,
-            );
+            counter("database_upserted_total", &labels, outcome.upserted as f64);
             counter(
                 "database_unchanged_total",
                 &labels,
