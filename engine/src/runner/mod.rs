@@ -11,6 +11,10 @@
 //! * The empty-calendar guard: a snapshot that reads empty where the calendar held events is
 //!   delivered with `complete = false` (sinks remove nothing) and not committed, with the
 //!   warning `sync.EmptyCalendarGuard` — unless `--accept-empty` or `empty_guard = false`.
+//!   Deltas likewise: while a calendar's deltas carry no upsert, their deletes are held until
+//!   the calendar's end; if they would remove every event it held (deletes ≥ the stored count),
+//!   they are not delivered and the calendar is not committed (same warning); otherwise they go
+//!   out then. The first upsert releases held deletes at once.
 //! * Sinks: retryable failures and a result's `retryable` items are retried with capped
 //!   exponential back-off; rejected items are recorded per event. A fatal error, a timeout, or
 //!   retries running out stop the route (reported as `sink.Failed`); cursors stay, so the next
@@ -227,11 +231,22 @@ struct CalendarRun {
     /// Delta index changes.
     upserts: HashMap<String, EventKey>,
     removed: Vec<EventKey>,
+    /// What the empty-calendar guard compares deltas with: the stored event count, or the size
+    /// of a complete snapshot delivered earlier in this run.
+    base_count: u64,
+    /// A delta of this calendar carried an upsert in this run (it does not go empty).
+    upserts_seen: bool,
+    /// Deletes held back by the guard until the calendar's end (or its first upsert) shows
+    /// whether they would empty it.
+    held_deletes: Vec<EventKey>,
 }
 
 impl CalendarRun {
     fn new(item: WorkItem) -> Self {
         Self {
+            base_count: item.state.event_count,
+            upserts_seen: false,
+            held_deletes: Vec::new(),
             item,
             finished: false,
             failed: None,
@@ -850,25 +865,31 @@ async fn run_chunk(ctx: Arc<Ctx>, work: Vec<WorkItem>) {
     }
 }
 
+fn guard_on(ctx: &Ctx) -> bool {
+    ctx.route.config.empty_guard && !ctx.opts.accept_empty
+}
+
+/// Records the empty-calendar guard's warning for a calendar held back.
+fn guard_warning(ctx: &Ctx, cal: &mut CalendarRun, what: String) {
+    let d = Diagnostic::new(&catalogue::general::EMPTY_CALENDAR_GUARD, what);
+    tracing::warn!(route = %ctx.name(), mailbox = %cal.item.key.mailbox, calendar = %cal.item.key.calendar, code = d.code(), detail = %d.detail(), "empty calendar held back");
+    ctx.tally(&cal.item.key.mailbox, |t| t.warnings.push(d));
+    cal.guarded = true;
+}
+
 /// Turns a source batch into a sink batch and delivers it to every sink.
 async fn handle_batch(ctx: &Ctx, cal: &mut CalendarRun, batch: SourceBatch) -> Result<(), Abort> {
     let (kind, upserts, deletes, complete) = match batch {
         SourceBatch::Snapshot { events } => {
-            let guard_on = ctx.route.config.empty_guard && !ctx.opts.accept_empty;
-            if events.is_empty() && cal.item.state.event_count > 0 && guard_on {
-                let d = Diagnostic::new(
-                    &catalogue::general::EMPTY_CALENDAR_GUARD,
-                    format!(
-                        "route {}: calendar {} of {} reads empty but held {} events at the last sync",
-                        ctx.name(),
-                        cal.item.key.calendar,
-                        cal.item.key.mailbox,
-                        cal.item.state.event_count
-                    ),
+            if events.is_empty() && cal.item.state.event_count > 0 && guard_on(ctx) {
+                let what = format!(
+                    "route {}: calendar {} of {} reads empty but held {} events at the last sync",
+                    ctx.name(),
+                    cal.item.key.calendar,
+                    cal.item.key.mailbox,
+                    cal.item.state.event_count
                 );
-                tracing::warn!(route = %ctx.name(), mailbox = %cal.item.key.mailbox, calendar = %cal.item.key.calendar, code = d.code(), "empty calendar held back");
-                ctx.tally(&cal.item.key.mailbox, |t| t.warnings.push(d));
-                cal.guarded = true;
+                guard_warning(ctx, cal, what);
                 // Delivered as an incomplete snapshot: sinks remove nothing; not committed.
                 (BatchKind::Snapshot, events, Vec::new(), false)
             } else {
@@ -881,6 +902,10 @@ async fn handle_batch(ctx: &Ctx, cal: &mut CalendarRun, batch: SourceBatch) -> R
                 );
                 cal.upserts.clear();
                 cal.removed.clear();
+                // Later deltas of this run are judged against what the snapshot holds.
+                cal.base_count = events.len() as u64;
+                cal.upserts_seen = false;
+                cal.held_deletes.clear();
                 (BatchKind::Snapshot, events, Vec::new(), true)
             }
         }
@@ -919,6 +944,18 @@ async fn handle_batch(ctx: &Ctx, cal: &mut CalendarRun, batch: SourceBatch) -> R
             }
             let upsert_keys: HashSet<&EventKey> = upserts.iter().map(Event::key).collect();
             deletes.retain(|k| !upsert_keys.contains(k));
+            // A delete held earlier is void once its event comes back.
+            cal.held_deletes.retain(|k| !upsert_keys.contains(k));
+            if !upserts.is_empty() {
+                cal.upserts_seen = true;
+            }
+            // The empty-calendar guard for deltas: while no upsert arrived, deletes wait for
+            // the calendar's end, where `finish_calendar` tells whether they would empty it.
+            if guard_on(ctx) && cal.base_count > 0 && !cal.upserts_seen {
+                cal.held_deletes.append(&mut deletes);
+            } else {
+                deletes.append(&mut cal.held_deletes);
+            }
             deletes.sort();
             deletes.dedup();
             for e in &upserts {
@@ -927,12 +964,26 @@ async fn handle_batch(ctx: &Ctx, cal: &mut CalendarRun, batch: SourceBatch) -> R
                         .insert(e.source.item_id.clone(), e.key().clone());
                 }
             }
-            cal.removed.extend(deletes.iter().cloned());
             (BatchKind::Delta, upserts, deletes, false)
         }
     };
+    send(ctx, cal, kind, upserts, deletes, complete).await
+}
+
+/// Delivers one batch of a calendar to every sink and tallies it.
+async fn send(
+    ctx: &Ctx,
+    cal: &mut CalendarRun,
+    kind: BatchKind,
+    upserts: Vec<Event>,
+    deletes: Vec<EventKey>,
+    complete: bool,
+) -> Result<(), Abort> {
     if kind == BatchKind::Delta && upserts.is_empty() && deletes.is_empty() {
         return Ok(());
+    }
+    if kind == BatchKind::Delta {
+        cal.removed.extend(deletes.iter().cloned());
     }
     let mailbox = &cal.item.request.mailbox;
     let batch = Batch {
@@ -1090,6 +1141,23 @@ async fn deliver(ctx: &Ctx, sink: &SinkHandle, batch: &Batch) -> Result<Delivere
 
 /// Flushes every sink (with retries) and commits the calendar.
 async fn finish_calendar(ctx: &Ctx, cal: &mut CalendarRun, end: SyncEnd) -> Result<(), Abort> {
+    if !cal.held_deletes.is_empty() {
+        let mut held = std::mem::take(&mut cal.held_deletes);
+        held.sort();
+        held.dedup();
+        if held.len() as u64 >= cal.base_count {
+            let what = format!(
+                "route {}: the changes to calendar {} of {} remove all {} events it held at the last sync and add none; the deletes were held back",
+                ctx.name(),
+                cal.item.key.calendar,
+                cal.item.key.mailbox,
+                cal.base_count
+            );
+            guard_warning(ctx, cal, what);
+        } else {
+            send(ctx, cal, BatchKind::Delta, Vec::new(), held, false).await?;
+        }
+    }
     if cal.delivered {
         for sink in &ctx.route.sinks {
             let mut attempt = 0;

@@ -495,3 +495,153 @@ async fn shadow_mode_compares_after_the_run_and_nothing_from_the_shadow_reaches_
     // Without the option there is no comparison.
     assert!(run_route(&runtime, state, &opts()).await.shadow.is_none());
 }
+
+/// A room of five events read through deltas (the way Graph reads after the first sync).
+async fn delta_room(
+    store: &str,
+    delta_batch: usize,
+) -> (Arc<MemorySource>, RouteRuntime, Arc<dyn StateStore>) {
+    let source = Arc::new(MemorySource::new("memory").with_delta_batch(delta_batch));
+    source.add_mailbox("room@example.test", Some("Room"), MailboxKind::Room);
+    let t = fixed_base() + chrono::Duration::days(2) + chrono::Duration::hours(8);
+    for i in 0..5u64 {
+        let id = format!("i{i}");
+        let start = t + chrono::Duration::hours(i as i64);
+        let e = make_event(
+            "room@example.test",
+            "default",
+            i,
+            &id,
+            &format!("Meeting {i}"),
+            start,
+            start + chrono::Duration::minutes(30),
+        )
+        .expect("event");
+        source.put(&id, e);
+    }
+    let runtime = RouteRuntime {
+        config: route("deltas", &["room@example.test"], &[store]),
+        source: source.clone(),
+        sinks: vec![sink(store).await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    (source, runtime, state)
+}
+
+fn room_key() -> CalendarKey {
+    CalendarKey {
+        route: "deltas".into(),
+        mailbox: "room@example.test".into(),
+        calendar: "default".into(),
+        backend: "memory".into(),
+    }
+}
+
+#[tokio::test]
+async fn deltas_that_remove_every_event_are_held_back_without_the_flag() {
+    // Removals in batches of two: the guard must hold all of them, not apply the first ones.
+    let (source, runtime, state) = delta_room("runner-delta-guard", 2).await;
+    let store = MemoryStore::named("runner-delta-guard");
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(store.content().len(), 5);
+    let committed = state.calendar_state(&room_key()).await.expect("state");
+    assert_eq!(committed.event_count, 5);
+
+    for i in 0..5 {
+        assert!(source.remove("room@example.test", "default", &format!("i{i}")));
+    }
+    for _ in 0..2 {
+        let report = run_route(&runtime, state.clone(), &opts()).await;
+        assert_eq!(report.counts.deletes, 0, "{report:#?}");
+        assert_eq!(
+            report.mailboxes[0].warnings.first().map(Diagnostic::code),
+            Some("sync.EmptyCalendarGuard"),
+            "{report:#?}"
+        );
+        assert_eq!(store.content().len(), 5, "the sink was not emptied");
+        assert!(
+            store.batches().iter().all(|b| b.deletes == 0),
+            "no delete reached the sink: {:?}",
+            store.batches()
+        );
+        let held = state.calendar_state(&room_key()).await.expect("state");
+        assert_eq!(
+            held.cursor, committed.cursor,
+            "the cursor was not committed"
+        );
+        assert_eq!(held.event_count, 5);
+    }
+    let status = state.mailbox_status(Some("deltas")).await.expect("status");
+    assert_eq!(
+        status[0].last_warning.as_ref().map(|w| w.code.as_str()),
+        Some("sync.EmptyCalendarGuard")
+    );
+
+    // `--accept-empty` lets the deletes through.
+    let accept = RunOptions {
+        accept_empty: true,
+        ..opts()
+    };
+    let report = run_route(&runtime, state.clone(), &accept).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(report.counts.deletes, 5);
+    assert!(report.mailboxes[0].warnings.is_empty());
+    assert!(store.content().is_empty());
+    assert_eq!(
+        state
+            .calendar_state(&room_key())
+            .await
+            .expect("state")
+            .event_count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn deltas_that_keep_events_pass_the_guard_and_empty_guard_false_lets_all_through() {
+    let (source, mut runtime, state) = delta_room("runner-delta-pass", 2).await;
+    let store = MemoryStore::named("runner-delta-pass");
+    run_route(&runtime, state.clone(), &opts()).await;
+    let window = window_of(&runtime);
+
+    // Two of five removed: applied.
+    source.remove("room@example.test", "default", "i0");
+    source.remove("room@example.test", "default", "i1");
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.counts.deletes, 2, "{report:#?}");
+    assert!(report.mailboxes[0].warnings.is_empty());
+    assert_eq!(store.content(), source.truth(&window));
+
+    // Every old event removed but a new one added: not an empty calendar.
+    for i in 2..5 {
+        source.remove("room@example.test", "default", &format!("i{i}"));
+    }
+    let t = fixed_base() + chrono::Duration::days(3) + chrono::Duration::hours(10);
+    let e = make_event(
+        "room@example.test",
+        "default",
+        99,
+        "i99",
+        "New",
+        t,
+        t + chrono::Duration::hours(1),
+    )
+    .expect("event");
+    source.put("i99", e);
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(
+        (report.counts.upserts, report.counts.deletes),
+        (1, 3),
+        "{report:#?}"
+    );
+    assert!(report.mailboxes[0].warnings.is_empty());
+    assert_eq!(store.content(), source.truth(&window));
+
+    // `empty_guard = false`: the last event's removal goes through.
+    runtime.config.empty_guard = false;
+    source.remove("room@example.test", "default", "i99");
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.counts.deletes, 1, "{report:#?}");
+    assert!(store.content().is_empty());
+}
