@@ -26,7 +26,9 @@
 //! carries all an unmodified occurrence has; exceptions carry their own fields.
 //!
 //! Removals: `@removed` ids become removals by key only for instances the cursor knows (so
-//! removals of events outside the window are dropped); an id that reappears as an upsert in
+//! removals of events outside the window are dropped); an upsert whose event now lies outside
+//! the window (e.g. an all-day event moved to the date after it: Graph still lists it, its
+//! instants touching the window) removes the instance the cursor knows; an id that reappears as an upsert in
 //! this round, or in another calendar of the same mailbox in this chunk (a move between
 //! calendars: immutable ids survive moves), is no removal; a removed series master that a
 //! `GET` confirms as gone removes its known instances.
@@ -547,7 +549,10 @@ fn build_events(it: &Item, stats: &mut Built) {
                 ));
                 stats.events.push(event);
             }
-            Ok(_) => {}
+            // Outside the window (an all-day event whose dates lie past it while its
+            // instants still touch it, a change Graph lists although the event left): not
+            // delivered, and removed where the cursor knows it.
+            Ok(event) => stats.outside.push(event.source.item_id),
             Err(why) => {
                 skipped(it, e, &why);
                 stats.skipped += 1;
@@ -564,6 +569,8 @@ struct Built {
     masters: Vec<(String, String)>,
     /// (owner id, goid) used.
     goids: Vec<(String, String)>,
+    /// Item ids of entries whose event lies outside the window.
+    outside: Vec<String>,
     skipped: usize,
 }
 
@@ -651,6 +658,16 @@ fn finish(
                 } else if !state.is_known_master(id) {
                     // Never delivered for this window (outside it, or never in it).
                     state.goids.remove(&hash);
+                }
+            }
+            // A known instance that an upsert moved out of the window leaves the sign.
+            for item_id in &built.outside {
+                let hash = id_hash(item_id);
+                if let Some((key, _)) = state.known.remove(&hash) {
+                    tracing::debug!(mailbox = %it.req.mailbox.address, calendar = %it.req.calendar.path, "an event left the window");
+                    if !upsert_keys.contains(&key) && removed_keys.insert(key.clone()) {
+                        removals.push(Removal::Key(EventKey::from_stored(key)));
+                    }
                 }
             }
             for (event, (item_id, master)) in built.events.iter().zip(&built.masters) {

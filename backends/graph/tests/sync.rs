@@ -309,3 +309,92 @@ async fn a_moved_window_starts_a_new_delta_round() {
     }
     env.sim.shutdown().await;
 }
+
+/// A meeting moved out of the window between two incremental syncs leaves the collector (the
+/// sign): a timed meeting moved days ahead (delta sends `@removed`), and an all-day event moved
+/// to the first date after the window in a zone east of UTC — Graph still lists it (its instants,
+/// local midnight in Berlin, begin before the window's end), as an upsert whose canonical dates
+/// lie outside the window: it must become a removal of the known instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_moved_out_of_the_window_leaves_the_sign() {
+    let env = common::start(3, Cred::Secret).await;
+    let rooms = common::rooms(3);
+    let window = common::window(&env.sim);
+    let targets = default_targets(&rooms);
+    let c = env.sim.control();
+    let start = window.start + Duration::days(3) + Duration::hours(10);
+    let timed = c
+        .create_event(
+            &rooms[0],
+            &new_event(json!({
+                "subject": "Moves far ahead", "start": start, "end": start + Duration::minutes(30)
+            })),
+        )
+        .unwrap();
+    let last_day = window.end - Duration::days(1);
+    let all_day = c
+        .create_event(
+            &rooms[1],
+            &new_event(json!({
+                "subject": "All day, moves past the window", "start": last_day, "end": window.end,
+                "is_all_day": true, "time_zone": "W. Europe Standard Time"
+            })),
+        )
+        .unwrap();
+    let mut collector = Collector::default();
+    // Full read, the first delta round, then an incremental round with nothing new.
+    for _ in 0..3 {
+        assert_eq!(
+            collector.sync(&env.source, &targets, window).await,
+            0,
+            "{:?}",
+            collector.errors
+        );
+    }
+    let has = |collector: &Collector, room: &str, subject: &str| {
+        collector.of(room).iter().any(|e| e.subject == subject)
+    };
+    assert!(has(&collector, &rooms[0], "Moves far ahead"));
+    assert!(has(&collector, &rooms[1], "All day, moves past the window"));
+
+    let later = window.end + Duration::days(2) + Duration::hours(10);
+    let change: calpump_simulator::EventChange =
+        serde_json::from_value(json!({"start": later, "end": later + Duration::minutes(30)}))
+            .unwrap();
+    c.change_event(&rooms[0], &timed.goid, None, &change)
+        .unwrap();
+    let change: calpump_simulator::EventChange =
+        serde_json::from_value(json!({"start": window.end, "end": window.end + Duration::days(1)}))
+            .unwrap();
+    c.change_event(&rooms[1], &all_day.goid, None, &change)
+        .unwrap();
+    let deltas = collector.deltas;
+    let views = count(&env.source, "batched.calendarView");
+    assert_eq!(
+        collector.sync(&env.source, &targets, window).await,
+        0,
+        "{:?}",
+        collector.errors
+    );
+    assert_eq!(
+        count(&env.source, "batched.calendarView"),
+        views,
+        "incremental: delta, not calendarView"
+    );
+    assert!(collector.deltas > deltas, "the moves came as deltas");
+    assert!(
+        !has(&collector, &rooms[0], "Moves far ahead"),
+        "the timed meeting left the window"
+    );
+    assert!(
+        !has(&collector, &rooms[1], "All day, moves past the window"),
+        "the all-day event moved to the day after the window is no longer on the sign: {:?}",
+        collector
+            .of(&rooms[1])
+            .iter()
+            .filter(|e| e.all_day && e.subject.starts_with("All day"))
+            .map(|e| (e.start, e.end))
+            .collect::<Vec<_>>()
+    );
+    env.sim.shutdown().await;
+}
