@@ -272,6 +272,8 @@ pub(crate) struct Shared {
     apps: RwLock<Vec<AppState>>,
     accounts: RwLock<Vec<AccountState>>,
     on_prem: RwLock<HashSet<u32>>,
+    /// Events hidden from one protocol: (protocol, mailbox index, item number) → as requested.
+    hidden: RwLock<BTreeMap<(Protocol, u32, u64), HiddenEvent>>,
     token_lifetime: AtomicI64,
     /// Key for the simulator's own token signatures (derived from the seed, so tokens survive a
     /// restart with the same seed).
@@ -286,6 +288,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone)]
 pub struct Control {
     pub(crate) shared: Arc<Shared>,
+}
+
+/// An event one protocol does not show ([`Control::hide_event`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HiddenEvent {
+    /// The mailbox's SMTP address.
+    pub mailbox: String,
+    /// The meeting's clean global object id (hex, as `truth` prints it).
+    pub goid: String,
+    /// `graph` or `ews`.
+    pub protocol: Protocol,
 }
 
 /// Everything `/_sim/catalogue` shows.
@@ -346,6 +359,7 @@ impl Control {
                 apps: RwLock::new(catalogue::initial_apps(anchor, building1)),
                 accounts: RwLock::new(catalogue::initial_accounts()),
                 on_prem: RwLock::new(on_prem),
+                hidden: RwLock::new(BTreeMap::new()),
                 token_lifetime: AtomicI64::new(token_lifetime_secs),
                 token_key: key,
             }),
@@ -599,6 +613,98 @@ impl Control {
     }
 
     // ---- events ----
+
+    /// Hides an event (a whole series, for a series) from one protocol, `Graph` or `Ews`, as
+    /// if only the other could see it: Graph leaves it out of calendarView, delta, events and
+    /// answers `GET …/events/{id}` with 404; EWS leaves it out of FindItem, `TotalCount` and
+    /// SyncFolderItems and answers GetItem with `ErrorItemNotFound`. The other protocol and
+    /// [`Control::truth`] are unchanged. Hiding and [unhiding](Self::unhide_event) count as a
+    /// change of the event, so a client syncing by changes is told: the hidden protocol reports
+    /// it removed (delta `@removed`, SyncFolderItems `Delete`), then created again.
+    pub fn hide_event(
+        &self,
+        mailbox: &str,
+        goid: &str,
+        protocol: Protocol,
+    ) -> Result<(), MutationError> {
+        self.set_hidden(mailbox, goid, protocol, true)
+    }
+
+    /// Shows an event hidden by [`Control::hide_event`] again.
+    pub fn unhide_event(
+        &self,
+        mailbox: &str,
+        goid: &str,
+        protocol: Protocol,
+    ) -> Result<(), MutationError> {
+        self.set_hidden(mailbox, goid, protocol, false)
+    }
+
+    fn set_hidden(
+        &self,
+        mailbox: &str,
+        goid: &str,
+        protocol: Protocol,
+        hidden: bool,
+    ) -> Result<(), MutationError> {
+        if !matches!(protocol, Protocol::Graph | Protocol::Ews) {
+            return Err(MutationError::Invalid(format!(
+                "events can be hidden from `graph` or `ews`, not `{}`",
+                protocol.as_str()
+            )));
+        }
+        let tenant = self.tenant();
+        let m = tenant
+            .mailbox(mailbox)
+            .ok_or(MutationError::NoSuchMailbox)?;
+        let id = crate::tenant::goid::GlobalObjectId::from_hex(goid.trim())
+            .ok_or_else(|| MutationError::Invalid(format!("not a global object id: {goid}")))?;
+        let item = tenant
+            .read(m.index, |s| s.find_by_goid(&id).map(|i| i.num))
+            .ok_or(MutationError::NoSuchMailbox)?
+            .ok_or(MutationError::NoSuchEvent)?;
+        let key = (protocol, m.index, item);
+        // The set first, then the change: a change-based read that sees the change sees the
+        // event hidden (or shown) too.
+        if let Ok(mut set) = self.shared.hidden.write() {
+            if hidden {
+                set.insert(
+                    key,
+                    HiddenEvent {
+                        mailbox: m.smtp.clone(),
+                        goid: id.hex(),
+                        protocol,
+                    },
+                );
+            } else {
+                set.remove(&key);
+            }
+        }
+        tenant.touch_event(&m.smtp, goid)?;
+        Ok(())
+    }
+
+    /// The events hidden from a protocol.
+    pub fn hidden_events(&self) -> Vec<HiddenEvent> {
+        self.shared
+            .hidden
+            .read()
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The item numbers of mailbox `mailbox` (its index) that `protocol` does not show.
+    pub fn hidden_items(&self, protocol: Protocol, mailbox: u32) -> HashSet<u64> {
+        self.shared
+            .hidden
+            .read()
+            .map(|set| {
+                set.range((protocol, mailbox, 0)..=(protocol, mailbox, u64::MAX))
+                    .map(|(k, _)| k.2)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 
     pub fn create_event(&self, mailbox: &str, ev: &NewEvent) -> Result<EventRef, MutationError> {
         self.tenant().create_event(mailbox, ev)

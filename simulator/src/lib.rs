@@ -25,7 +25,9 @@ pub mod http;
 pub mod tenant;
 
 pub use catalogue::{AccountState, AppState};
-pub use control::{Admission, Control, Fault, FaultRule, Protocol, RequestInfo, Stats};
+pub use control::{
+    Admission, Control, Fault, FaultRule, HiddenEvent, Protocol, RequestInfo, Stats,
+};
 pub use tenant::{ALL_CALENDARS, EventChange, EventRef, NewEvent, Tenant, TruthInstance};
 
 use chrono::{DateTime, Duration, Utc};

@@ -1061,3 +1061,112 @@ async fn ews_disabled_answers_403_without_soap_after_authentication() {
     );
     e.sim.shutdown().await;
 }
+
+/// `Control::hide_event(…, Protocol::Ews)` takes one event out of EWS's answers (FindItem,
+/// GetItem, the calendar's TotalCount, SyncFolderItems), reports it deleted to a sync in
+/// progress and created again after `unhide_event`; Graph keeps showing it.
+#[tokio::test]
+async fn an_event_hidden_from_ews_is_gone_from_ews_only() {
+    let e = Ews::start().await;
+    let c = e.sim.control();
+    let (from, to) = ("2025-06-02T00:00:00Z", "2025-06-09T00:00:00Z");
+    let truth = e.truth(ROOM, "Calendar", from, to).await;
+    let single = truth
+        .iter()
+        .find(|i| i["original_start"].is_null() && i["is_all_day"] == false)
+        .unwrap()
+        .clone();
+    let (goid, ews_id, graph_id) = (
+        single["goid"].as_str().unwrap(),
+        single["ews_id"].as_str().unwrap(),
+        single["graph_id"].as_str().unwrap(),
+    );
+    let view = || calendar_view(from, to, "");
+    let ids = |x: &Element| -> Vec<String> {
+        find(x, T, "ItemId")
+            .iter()
+            .filter_map(|i| i.attr("Id").map(str::to_string))
+            .collect()
+    };
+    let get_item = format!(
+        r#"<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{ews_id}"/></m:ItemIds></m:GetItem>"#
+    );
+    let get_cal = r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>"#;
+    let before = e.post(Some(ROOM), &view()).await.xml();
+    assert!(ids(&before).contains(&ews_id.to_string()));
+    let count = |x: &Element| text(x, T, "TotalCount").parse::<usize>().unwrap();
+    let total = count(&e.post(Some(ROOM), get_cal).await.xml());
+    // A sync point before the event disappears.
+    let mut state = None;
+    loop {
+        let x = e
+            .post(Some(ROOM), &sync_req(state.as_deref(), 512))
+            .await
+            .xml();
+        state = Some(text(&x, M, "SyncState"));
+        if text(&x, M, "IncludesLastItemInRange") == "true" {
+            break;
+        }
+    }
+
+    c.hide_event(ROOM, goid, Protocol::Ews).unwrap();
+    let after = e.post(Some(ROOM), &view()).await.xml();
+    assert_eq!(ids(&after).len(), ids(&before).len() - 1);
+    assert!(!ids(&after).contains(&ews_id.to_string()));
+    let x = e.post(Some(ROOM), &get_item).await.xml();
+    assert_eq!(text(&x, M, "ResponseCode"), "ErrorItemNotFound");
+    assert_eq!(count(&e.post(Some(ROOM), get_cal).await.xml()), total - 1);
+    // The sync in progress is told it was deleted; a new one never sees it.
+    let x = e
+        .post(Some(ROOM), &sync_req(state.as_deref(), 512))
+        .await
+        .xml();
+    let deletes = find(&x, T, "Delete");
+    assert_eq!(
+        deletes.len(),
+        1,
+        "{}",
+        e.post(Some(ROOM), &view()).await.text
+    );
+    assert_eq!(find(deletes[0], T, "ItemId")[0].attr("Id"), Some(ews_id));
+    assert!(find(&x, T, "Create").is_empty() && find(&x, T, "Update").is_empty());
+    let state = Some(text(&x, M, "SyncState"));
+    let x = e.post(Some(ROOM), &sync_req(None, 512)).await.xml();
+    assert!(!ids(&x).contains(&ews_id.to_string()));
+    // Graph still shows it.
+    let tok = token(
+        &e.sim,
+        catalogue::GRAPH_APP_ID,
+        catalogue::GRAPH_APP_SECRET,
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/users/{ROOM}/events/{graph_id}",
+            e.sim.graph_url()
+        ))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(c.hidden_events().len(), 1);
+    assert_eq!(c.hidden_events()[0].protocol, Protocol::Ews);
+
+    // Shown again: in the view and in the sync in progress.
+    c.unhide_event(ROOM, goid, Protocol::Ews).unwrap();
+    assert_eq!(ids(&e.post(Some(ROOM), &view()).await.xml()), ids(&before));
+    let x = e
+        .post(Some(ROOM), &sync_req(state.as_deref(), 512))
+        .await
+        .xml();
+    let back: Vec<&Element> = find(&x, T, "Update")
+        .into_iter()
+        .chain(find(&x, T, "Create"))
+        .collect();
+    assert_eq!(back.len(), 1);
+    assert_eq!(find(back[0], T, "ItemId")[0].attr("Id"), Some(ews_id));
+    assert!(c.hidden_events().is_empty());
+    e.sim.shutdown().await;
+}

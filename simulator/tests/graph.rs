@@ -1366,3 +1366,161 @@ async fn list_events_counts_singles_and_series_masters_with_paging() {
     .await;
     assert_eq!(s, 404);
 }
+
+/// `POST /_sim/events/hide` takes one event out of Graph's answers (calendarView, delta,
+/// events, events/{id}); a delta round after hiding reports it removed, one after unhiding
+/// brings it back; EWS and the truth keep it.
+#[tokio::test]
+async fn an_event_hidden_from_graph_is_gone_from_graph_only() {
+    let sim = common::start().await;
+    let t = common::graph_token(&sim).await;
+    let c = sim.control();
+    let truth = c
+        .truth(
+            ROOM,
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let single = truth
+        .iter()
+        .find(|i| i.original_start.is_none() && !i.is_all_day)
+        .unwrap()
+        .clone();
+    let view_ids = |events: &[Value]| -> BTreeSet<String> {
+        events
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let view_url = format!("/users/{ROOM}/calendarView?{VIEW}");
+    let (before, _, _) = all_pages(&sim, &t, &view_url, &["odata.maxpagesize=50"]).await;
+    assert!(view_ids(&before).contains(&single.graph_id));
+    let (_, delta, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?{VIEW}"),
+        &[],
+    )
+    .await;
+    let delta = delta.unwrap();
+
+    let http = reqwest::Client::new();
+    let control = |path: &str| format!("{}/_sim/events/{path}", sim.base_url());
+    let hide = json!({"mailbox": ROOM, "goid": single.goid, "protocol": "graph"});
+    let r = http.post(control("hide")).json(&hide).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let listed: Value = http
+        .get(control("hidden"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["hidden"],
+        json!([{"mailbox": ROOM, "goid": single.goid, "protocol": "graph"}])
+    );
+
+    // calendarView, a fresh delta round, the events list and the event itself: gone.
+    let (after, _, _) = all_pages(&sim, &t, &view_url, &["odata.maxpagesize=50"]).await;
+    assert_eq!(after.len(), before.len() - 1);
+    assert!(!view_ids(&after).contains(&single.graph_id));
+    let (fresh, _, _) = all_pages(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/calendarView/delta?{VIEW}"),
+        &[],
+    )
+    .await;
+    assert!(!view_ids(&fresh).contains(&single.graph_id));
+    let (_, list) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/events?$top=100&$count=true"),
+        &[],
+    )
+    .await;
+    assert!(!view_ids(list["value"].as_array().unwrap()).contains(&single.graph_id));
+    let (status, _) = common::get(
+        &sim,
+        &t,
+        &format!("/users/{ROOM}/events/{}", single.graph_id),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404);
+    // The next round of the earlier delta reports it removed.
+    let (round, delta, _) = all_pages(&sim, &t, &delta, &[]).await;
+    assert_eq!(
+        round
+            .iter()
+            .filter(|e| e["id"] == single.graph_id.as_str())
+            .map(|e| e["@removed"]["reason"].clone())
+            .collect::<Vec<_>>(),
+        [json!("deleted")],
+        "{round:?}"
+    );
+    // The truth (and with it EWS) still has it.
+    assert!(
+        c.truth(
+            ROOM,
+            Some("Calendar"),
+            single.start,
+            single.end + chrono::Duration::seconds(1)
+        )
+        .unwrap()
+        .iter()
+        .any(|i| i.goid == single.goid)
+    );
+
+    // Unhidden: back in calendarView and in the next delta round.
+    let r = http
+        .post(control("unhide"))
+        .json(&hide)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (again, _, _) = all_pages(&sim, &t, &view_url, &["odata.maxpagesize=50"]).await;
+    assert_eq!(view_ids(&again), view_ids(&before));
+    let (round, _, _) = all_pages(&sim, &t, &delta.unwrap(), &[]).await;
+    assert!(
+        round
+            .iter()
+            .any(|e| e["id"] == single.graph_id.as_str() && e.get("@removed").is_none()),
+        "{round:?}"
+    );
+
+    // Refusals: another protocol, an unknown event, a malformed body.
+    let bad = json!({"mailbox": ROOM, "goid": single.goid, "protocol": "token"});
+    let r = http.post(control("hide")).json(&bad).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    // A meeting of another room is no event of this one.
+    let other = c
+        .truth(
+            "room-1.03@contoso.com",
+            Some("Calendar"),
+            "2025-06-01T00:00:00Z".parse().unwrap(),
+            "2025-06-16T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let other = other
+        .iter()
+        .find(|i| truth.iter().all(|t| t.goid != i.goid))
+        .unwrap();
+    let unknown = json!({"mailbox": ROOM, "goid": other.goid, "protocol": "ews"});
+    let r = http
+        .post(control("hide"))
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = http.post(control("hide")).body("{").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(c.hidden_events().is_empty());
+    sim.shutdown().await;
+}

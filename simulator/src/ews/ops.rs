@@ -13,7 +13,7 @@ use super::auth::Principal;
 use super::item::{self, Mode, Render, Shape, Target};
 use super::soap::{self, Fault, Outcome, message, response_open};
 use super::xml::{Element, MSG, TYP, esc};
-use crate::control::Control;
+use crate::control::{Control, Protocol};
 use crate::tenant::directory::{Mailbox, MailboxKind};
 use crate::tenant::ids::IdFormat;
 use crate::tenant::{MailboxState, Tenant};
@@ -92,6 +92,11 @@ pub struct FolderRef {
 }
 
 impl Ctx<'_> {
+    /// The mailbox's items hidden from EWS (`Control::hide_event`).
+    pub fn hidden(&self, mailbox: u32) -> std::collections::HashSet<u64> {
+        self.control.hidden_items(Protocol::Ews, mailbox)
+    }
+
     pub fn tenant(&self) -> &Tenant {
         self.control.tenant()
     }
@@ -325,8 +330,12 @@ fn folder_xml(ctx: &Ctx<'_>, m: &Mailbox, s: &MailboxState, folder: u16, shape: 
         x.push_str(&format!("<t:DisplayName>{}</t:DisplayName>", esc(&name)));
     }
     if want("folder:totalcount", true) {
+        let hidden = ctx.hidden(m.index);
         let n = if is_cal {
-            s.items.values().filter(|i| i.calendar == folder).count()
+            s.items
+                .values()
+                .filter(|i| i.calendar == folder && !hidden.contains(&i.num))
+                .count()
         } else {
             0
         };
@@ -556,6 +565,7 @@ pub fn find_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
             continue;
         };
         let is_cal = r.folder != ROOT && r.folder != MSG_ROOT;
+        let hidden = ctx.hidden(r.mailbox);
         let res: Result<String, &'static str> = t
             .read(r.mailbox, |s| {
                 let render = Render {
@@ -575,7 +585,8 @@ pub fn find_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                     if from.checked_add_months(Months::new(24)).is_some_and(|l| to > l) {
                         return Err("ErrorCalendarViewRangeTooBig");
                     }
-                    let all = s.instances(Some(r.folder), from, to);
+                    let mut all = s.instances(Some(r.folder), from, to);
+                    all.retain(|i| !hidden.contains(&i.item.num));
                     let total = all.len();
                     let limit = match max {
                         Some(n) => n.min(FIND_COUNT_LIMIT),
@@ -598,7 +609,10 @@ pub fn find_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                     ))
                 } else {
                     let mut list: Vec<_> = if is_cal {
-                        s.items.values().filter(|i| i.calendar == r.folder).collect()
+                        s.items
+                            .values()
+                            .filter(|i| i.calendar == r.folder && !hidden.contains(&i.num))
+                            .collect()
                     } else {
                         Vec::new()
                     };
@@ -699,6 +713,7 @@ pub fn get_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
             error_message(&mut out, name, "ErrorItemNotFound");
             continue;
         };
+        let hidden = ctx.hidden(mb);
         let res: Result<String, &'static str> = t
             .read(mb, |s| {
                 let render = Render {
@@ -710,7 +725,11 @@ pub fn get_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                 let mut x = String::new();
                 let target = match r {
                     IdRef::Item(_, num, occ) => {
-                        let it = s.items.get(&num).ok_or("ErrorItemNotFound")?;
+                        let it = s
+                            .items
+                            .get(&num)
+                            .filter(|it| !hidden.contains(&it.num))
+                            .ok_or("ErrorItemNotFound")?;
                         match occ {
                             None => Target::Item(it),
                             Some(o) => Target::Instance(
@@ -719,7 +738,11 @@ pub fn get_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                         }
                     }
                     IdRef::OccurrenceIndex(_, num, idx) => {
-                        let it = s.items.get(&num).ok_or("ErrorItemNotFound")?;
+                        let it = s
+                            .items
+                            .get(&num)
+                            .filter(|it| !hidden.contains(&it.num))
+                            .ok_or("ErrorItemNotFound")?;
                         let series = it
                             .series
                             .as_ref()
@@ -735,7 +758,11 @@ pub fn get_item(ctx: &Ctx<'_>) -> Result<String, Fault> {
                         Target::Instance(item::instance_at(it, o).ok_or("ErrorItemNotFound")?)
                     }
                     IdRef::MasterOf(_, num) => {
-                        let it = s.items.get(&num).ok_or("ErrorItemNotFound")?;
+                        let it = s
+                            .items
+                            .get(&num)
+                            .filter(|it| !hidden.contains(&it.num))
+                            .ok_or("ErrorItemNotFound")?;
                         if it.series.is_none() {
                             return Err("ErrorCalendarCannotUseIdForRecurringMasterId");
                         }

@@ -151,6 +151,8 @@ pub fn sync_folder_items(ctx: &Ctx<'_>) -> Result<String, Fault> {
         })
         .unwrap_or_default();
     let is_cal = r.folder != ROOT && r.folder != MSG_ROOT;
+    // Items hidden from EWS (`Control::hide_event`) are, for EWS, absent.
+    let hidden = ctx.hidden(r.mailbox);
     let body = t.read(r.mailbox, |s| {
         let render = Render {
             tenant: t,
@@ -177,6 +179,7 @@ pub fn sync_folder_items(ctx: &Ctx<'_>) -> Result<String, Fault> {
                 .items
                 .values()
                 .filter(|i| is_cal && i.calendar == r.folder && i.num > state.cursor)
+                .filter(|i| !hidden.contains(&i.num))
                 .filter(|i| !ignore.contains(&i.num))
                 .collect();
             for it in items.iter().take(max) {
@@ -209,7 +212,8 @@ pub fn sync_folder_items(ctx: &Ctx<'_>) -> Result<String, Fault> {
                 .filter(|c| c.item > state.cursor && !ignore.contains(&c.item))
                 .collect();
             for c in pending.iter().take(max) {
-                match (c.before, c.after) {
+                let after = c.after.filter(|it| !hidden.contains(&it.num));
+                match (c.before, after) {
                     (_, Some(after)) => {
                         let tag = if c.before.is_some() { "Update" } else { "Create" };
                         changes.push_str(&format!("<t:{tag}>"));

@@ -7,6 +7,7 @@
 //! `concepts/outlook-immutable-id.md`.
 
 use super::{Ctx, GraphResponse, error};
+use crate::control::Protocol;
 use crate::tenant::goid::{LID_CLEAN_GLOBAL_OBJECT_ID, LID_GLOBAL_OBJECT_ID};
 use crate::tenant::model::{Item, Pattern, RangeEnd, WeekIndex, weekday_name};
 use crate::tenant::store::instance_date;
@@ -20,6 +21,11 @@ use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 
 const DEFAULT_PAGE: usize = 10;
+
+/// The mailbox's items hidden from Graph (`Control::hide_event`).
+fn hidden(ctx: &Ctx<'_>, m: &Mailbox) -> HashSet<u64> {
+    ctx.state.control.hidden_items(Protocol::Graph, m.index)
+}
 const MAX_PAGE: usize = 1000;
 
 /// A requested output zone (`Prefer: outlook.timezone`), default UTC.
@@ -520,10 +526,12 @@ pub(crate) fn calendar_view(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> Gr
                 .unwrap_or(0),
         };
         let tenant = ctx.state.control.tenant();
+        let hidden = hidden(ctx, m);
         tenant
             .read(m.index, |s| {
                 let c = resolve_calendar(ctx, m, s, cal)?;
-                let all = s.instances(Some(c), from, to);
+                let mut all = s.instances(Some(c), from, to);
+                all.retain(|i| !hidden.contains(&i.item.num));
                 let page: Vec<Value> = all
                     .iter()
                     .skip(offset)
@@ -632,6 +640,7 @@ pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphRespo
             }
             None => None,
         };
+        let hidden = hidden(ctx, m);
         tenant
             .read(m.index, |s| {
                 let tok = match token {
@@ -659,8 +668,8 @@ pub(crate) fn delta(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> GraphRespo
                 // it is never skipped; an item changed after the round began may be missed or
                 // seen twice here, and comes again in the next round (changes since `upto`).
                 let groups = match tok.since {
-                    None => initial_groups(ctx, m, s, tok.cal, from, to, &z, x),
-                    Some(since) => change_groups(ctx, m, s, tok.cal, since, from, to, &z, x).ok_or_else(sync_state_not_found)?,
+                    None => initial_groups(ctx, m, s, tok.cal, from, to, &z, x, &hidden),
+                    Some(since) => change_groups(ctx, m, s, tok.cal, since, from, to, &z, x, &hidden).ok_or_else(sync_state_not_found)?,
                 };
                 let mut rest = groups.into_iter().filter(|(k, _)| tok.after.is_none_or(|a| *k > a)).peekable();
                 // Whole groups per page, at least one.
@@ -783,12 +792,13 @@ fn initial_groups(
     to: DateTime<Utc>,
     z: &OutZone,
     x: Expand,
+    hidden: &HashSet<u64>,
 ) -> Vec<(GroupKey, Vec<Value>)> {
     // Ordered by the first instance's start, like the calendar view (then by item number).
     let mut items: Vec<(GroupKey, &Item)> = s
         .items
         .values()
-        .filter(|i| i.calendar == cal)
+        .filter(|i| i.calendar == cal && !hidden.contains(&i.num))
         .filter_map(|i| {
             i.instances(from, to)
                 .first()
@@ -817,6 +827,7 @@ fn change_groups(
     to: DateTime<Utc>,
     z: &OutZone,
     x: Expand,
+    hidden: &HashSet<u64>,
 ) -> Option<Vec<(GroupKey, Vec<Value>)>> {
     let tenant = ctx.state.control.tenant();
     let fmt = ctx.req.prefer.id_format();
@@ -824,6 +835,8 @@ fn change_groups(
     let changes = s.changes_since(since, Some(cal)).ok()?;
     let mut groups = Vec::new();
     for ch in changes {
+        // An item hidden from Graph is, for Graph, absent now.
+        let after = ch.after.filter(|it| !hidden.contains(&it.num));
         let ids_of = |it: &Item| -> Vec<String> {
             let mut v: Vec<String> = it
                 .instances(from, to)
@@ -847,14 +860,9 @@ fn change_groups(
             v
         };
         let before_ids: Vec<String> = ch.before.map(ids_of).unwrap_or_default();
-        let after_ids: HashSet<String> = ch
-            .after
-            .map(ids_of)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let mut g = ch
-            .after
+        let after_ids: HashSet<String> =
+            after.map(ids_of).unwrap_or_default().into_iter().collect();
+        let mut g = after
             .map(|it| item_group(ctx, m, it, from, to, z, x))
             .unwrap_or_default();
         for id in before_ids.iter().filter(|id| !after_ids.contains(*id)) {
@@ -862,7 +870,7 @@ fn change_groups(
         }
         if g.is_empty() {
             // Changed, but nowhere in the window: the real service still reports it as removed.
-            let it = ch.after.or(ch.before)?;
+            let it = after.or(ch.before).or(ch.after)?;
             g.push(removed(tenant.item_id(m, it, None, fmt)));
         }
         groups.push(((0, ch.item), g));
@@ -910,10 +918,15 @@ pub(crate) fn list_events(ctx: &Ctx<'_>, m: &Mailbox, cal: Option<&str>) -> Grap
             }
         };
         let tenant = ctx.state.control.tenant();
+        let hidden = hidden(ctx, m);
         tenant
             .read(m.index, |s| {
                 let c = resolve_calendar(ctx, m, s, cal)?;
-                let items: Vec<&Item> = s.items.values().filter(|i| i.calendar == c).collect();
+                let items: Vec<&Item> = s
+                    .items
+                    .values()
+                    .filter(|i| i.calendar == c && !hidden.contains(&i.num))
+                    .collect();
                 let page: Vec<Value> = items
                     .iter()
                     .skip(offset)
@@ -982,11 +995,13 @@ pub(crate) fn get_event(ctx: &Ctx<'_>, m: &Mailbox, id: &str) -> GraphResponse {
     if decoded.address.mailbox_guid != m.exchange_guid {
         return item_not_found();
     }
+    let hidden = hidden(ctx, m);
     let r = tenant.read(m.index, |s| {
         let item = s
             .items
             .get(&decoded.address.item)
-            .filter(|it| decoded.immutable || it.calendar == decoded.address.calendar)?;
+            .filter(|it| decoded.immutable || it.calendar == decoded.address.calendar)
+            .filter(|it| !hidden.contains(&it.num))?;
         let v = match decoded.address.occurrence {
             None if item.series.is_some() => {
                 let master = Instance {

@@ -36,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/events/cancel_occurrence", post(cancel_occurrence))
         .route("/_sim/events/move", post(move_event))
         .route("/_sim/events/delete", post(delete_event))
+        .route("/_sim/events/hide", post(hide_event))
+        .route("/_sim/events/unhide", post(unhide_event))
+        .route("/_sim/events/hidden", get(hidden_events))
         .route("/_sim/calendars", post(create_calendar))
 }
 
@@ -454,6 +457,44 @@ async fn delete_event(State(s): State<AppState>, body: axum::body::Bytes) -> Res
         },
         Err(e) => err(StatusCode::BAD_REQUEST, e),
     }
+}
+
+#[derive(Deserialize)]
+struct HideBody {
+    mailbox: String,
+    goid: String,
+    protocol: Protocol,
+}
+
+async fn set_hidden(s: AppState, body: axum::body::Bytes, hidden: bool) -> Response {
+    match serde_json::from_slice::<HideBody>(&body) {
+        Ok(b) => {
+            let done = if hidden {
+                s.control.hide_event(&b.mailbox, &b.goid, b.protocol)
+            } else {
+                s.control.unhide_event(&b.mailbox, &b.goid, b.protocol)
+            };
+            match done {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => mutation_err(e),
+            }
+        }
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// `POST /_sim/events/hide {"mailbox","goid","protocol":"graph"|"ews"}`.
+async fn hide_event(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    set_hidden(s, body, true).await
+}
+
+/// `POST /_sim/events/unhide` (same body).
+async fn unhide_event(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    set_hidden(s, body, false).await
+}
+
+async fn hidden_events(State(s): State<AppState>) -> Response {
+    Json(json!({ "hidden": s.control.hidden_events() })).into_response()
 }
 
 #[derive(Deserialize)]

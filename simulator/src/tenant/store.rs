@@ -878,6 +878,27 @@ impl Tenant {
         .ok_or(MutationError::NoSuchMailbox)?
     }
 
+    /// Records an unchanged event as changed (a change-log entry, content, version and change
+    /// key as they were), so change-based reads (Graph delta rounds, EWS `SyncFolderItems`) look
+    /// at it again — what [`Control::hide_event`](crate::control::Control::hide_event) needs when
+    /// an event appears or disappears for one protocol. Returns (mailbox index, item number).
+    pub fn touch_event(&self, mailbox: &str, goid: &str) -> Result<(u32, u64), MutationError> {
+        let idx = self.mailbox_index(mailbox)?;
+        let goid = Self::goid(goid)?;
+        self.write(idx, |s| {
+            let item = s
+                .items
+                .values()
+                .find(|i| i.goid == goid)
+                .cloned()
+                .ok_or(MutationError::NoSuchEvent)?;
+            let num = item.num;
+            s.log_change(num, ChangeKind::Updated, Some(item));
+            Ok((idx, num))
+        })
+        .ok_or(MutationError::NoSuchMailbox)?
+    }
+
     /// Adds a calendar folder (under `parent`, default the default calendar).
     pub fn create_calendar(
         &self,
