@@ -211,6 +211,32 @@ pub(crate) fn status(doc: &Value) -> String {
         }
         body.push_str("</table>\n");
     }
+    let sinks = doc["sinks"].as_array().unwrap_or(&empty);
+    if !sinks.is_empty() {
+        body.push_str("<h2>Sinks</h2>\n<table><tr><th>sink</th><th>plugin</th><th>state</th><th>next wake-up</th></tr>\n");
+        for s in sinks {
+            let stuck = &s["stuck"];
+            let state = if stuck.is_null() {
+                "<td class=\"ok\">taking calls</td>".to_string()
+            } else {
+                format!(
+                    "<td class=\"bad\">stuck: its {} call has been running since {} ({} s, {} call(s)); calls are refused until it returns</td>",
+                    text(&stuck["call"]),
+                    text(&stuck["since"]),
+                    text(&stuck["seconds"]),
+                    text(&stuck["calls"]),
+                )
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td>{state}<td>{}</td></tr>",
+                text(&s["name"]),
+                text(&s["plugin"]),
+                text(&s["next_wakeup"]),
+            );
+        }
+        body.push_str("</table>\n");
+    }
     for route in doc["routes"].as_array().unwrap_or(&empty) {
         let last = &route["last_run"];
         let status = last["status"].as_str().unwrap_or("never run");

@@ -9,6 +9,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use chrono::Utc;
 use serde_json::json;
 
 use super::{App, html};
@@ -219,6 +220,13 @@ pub(crate) async fn status_json(app: &App) -> serde_json::Value {
             "plugin": s.plugin,
             "next_wakeup": s.handle.next_wakeup(),
             "pages": s.out_dir.as_ref().map(|_| format!("/sinks/{}/", s.name)),
+            // A call that outlived its timeout: the sink refuses calls until it returns.
+            "stuck": s.handle.stuck().map(|st| json!({
+                "call": st.call,
+                "since": st.since,
+                "seconds": (Utc::now() - st.since).num_seconds().max(0),
+                "calls": st.calls,
+            })),
         })).collect::<Vec<_>>(),
     })
 }

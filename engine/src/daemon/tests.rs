@@ -254,3 +254,103 @@ async fn routes_sync_on_their_own_and_status_metrics_and_pages_show_it() {
         .expect("join");
     assert!(result.is_ok(), "{result:?}");
 }
+
+/// A sink whose first `tick` hangs longer than the call timeout.
+mod hanging {
+    use std::time::Duration;
+
+    use calpump_plugin::{Batch, Sink, SinkError, SinkResult, Tick, TickResult};
+
+    pub struct Hanging;
+
+    impl Sink for Hanging {
+        const NAME: &'static str = "hanging";
+        const VERSION: &'static str = "0.1.0";
+        const CONFIG_SCHEMA: &'static str = r#"{"type":"object"}"#;
+
+        fn check(_config: &serde_json::Value) -> Result<Vec<String>, SinkError> {
+            Ok(Vec::new())
+        }
+        fn create(_config: serde_json::Value) -> Result<Self, SinkError> {
+            Ok(Hanging)
+        }
+        fn write_batch(&self, batch: Batch) -> Result<SinkResult, SinkError> {
+            Ok(SinkResult::all_accepted(&batch))
+        }
+        fn flush(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn tick(&self, _tick: Tick) -> Result<TickResult, SinkError> {
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok(TickResult::default())
+        }
+    }
+
+    calpump_plugin::sink_table!(Hanging);
+}
+
+#[tokio::test]
+async fn status_shows_a_sink_whose_call_outlived_its_timeout() {
+    let mut registry = PluginRegistry::new();
+    registry
+        .register_builtin(hanging::sink_table())
+        .expect("register");
+    let sink = registry
+        .create_sink(
+            "hangs",
+            "hanging",
+            serde_json::json!({}),
+            Duration::from_millis(200),
+        )
+        .await
+        .expect("sink");
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let daemon = Daemon {
+        routes: vec![],
+        sinks: vec![(sink.clone(), None)],
+        state,
+        options: RunOptions::default(),
+        expiry: None,
+    };
+    let listener = bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let running = tokio::spawn(daemon.run(listener, shutdown));
+
+    // The first tick goes out at start and hangs past its 200 ms timeout.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let doc = loop {
+        let (_, body) = get(addr, "/status?format=json", "*/*").await;
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if !doc["sinks"][0]["stuck"].is_null() {
+            break doc;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never stuck: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stuck = &doc["sinks"][0]["stuck"];
+    assert_eq!(stuck["call"], "tick", "{doc}");
+    assert_eq!(stuck["calls"], 1);
+    assert!(stuck["since"].is_string());
+    let (_, html) = get(addr, "/status", "text/html").await;
+    assert!(html.contains("stuck: its tick call"), "{html}");
+
+    // Once it returns, the sink takes calls again and the status says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = get(addr, "/status?format=json", "*/*").await;
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if doc["sinks"][0]["stuck"].is_null() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still stuck: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sink.stuck().is_none());
+    trigger.trigger();
+    let result = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("stops in time")
+        .expect("join");
+    assert!(result.is_ok(), "{result:?}");
+}

@@ -5,9 +5,18 @@
 //! plugin's own `free_buf`, and maps the status to [`SinkCallErrorKind`]. The instance is
 //! destroyed when the last handle (and the last call still running on a blocking thread) is
 //! gone.
+//!
+//! A blocking call cannot be cancelled. When one outlives its timeout the instance is marked
+//! **stuck** ([`SinkHandle::stuck`], shown in `/status`): every further call is refused
+//! ([`SinkCallErrorKind::Stuck`], naming the sink and the stuck call) until the stuck call
+//! returns, so no newer batch can be written and committed before a late, older one lands on
+//! top of it, and stuck threads cannot pile up run after run (at most the calls that were
+//! already running when the first one timed out). The runner commits nothing for a batch
+//! whose call failed, so the route re-delivers from its last committed cursor once calls are
+//! allowed again.
 
 use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use calpump_plugin::abi::{HostApiV1, OwnedBuf, SinkPluginV1, Status, StrRef};
@@ -30,6 +39,8 @@ pub enum SinkCallErrorKind {
     Config,
     /// The call did not return within the timeout (it may still be running).
     Timeout,
+    /// Refused: an earlier call on the instance outlived its timeout and has not returned yet.
+    Stuck,
 }
 
 /// A failed sink call, with the plugin's text (secrets redacted).
@@ -110,6 +121,35 @@ struct Instance {
     ptr: InstancePtr,
     timeout: Duration,
     next_wakeup: Mutex<Option<DateTime<Utc>>>,
+    /// Calls that outlived their timeout and are still running; the instance takes no call
+    /// while there is one.
+    stuck: Mutex<Option<StuckCall>>,
+}
+
+/// A sink instance's calls that outlived their timeout and have not returned yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StuckCall {
+    /// The first stuck call (`write_batch`, `flush`, `tick`).
+    pub call: &'static str,
+    /// When it was started.
+    pub since: DateTime<Utc>,
+    /// How many calls are stuck (the first and any that were running beside it).
+    pub calls: usize,
+}
+
+/// Where one call is, guarded by the instance's `stuck` lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    Running,
+    Returned,
+    TimedOut,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl Drop for Instance {
@@ -135,7 +175,7 @@ impl std::fmt::Debug for SinkHandle {
     }
 }
 
-/// Runs `f` on a blocking thread, waiting at most `timeout`.
+/// Runs `f` on a blocking thread, waiting at most `timeout` (`create`: no instance yet).
 async fn blocking<T: Send + 'static>(
     sink: &str,
     call: &'static str,
@@ -145,27 +185,51 @@ async fn blocking<T: Send + 'static>(
     let started = Instant::now();
     let task = tokio::task::spawn_blocking(f);
     let result = match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(SinkCallError::new(
+        Ok(joined) => joined_result(sink, call, joined),
+        Err(_) => Err(timed_out(sink, call, timeout)),
+    };
+    record(sink, call, started, &result);
+    result
+}
+
+fn joined_result<T>(
+    sink: &str,
+    call: &'static str,
+    joined: Result<Result<T, SinkCallError>, tokio::task::JoinError>,
+) -> Result<T, SinkCallError> {
+    match joined {
+        Ok(result) => result,
+        Err(join) => Err(SinkCallError::new(
             sink,
             call,
             SinkCallErrorKind::Fatal,
             format!("the call crashed on its thread: {join}"),
         )),
-        Err(_) => Err(SinkCallError::new(
-            sink,
-            call,
-            SinkCallErrorKind::Timeout,
-            format!("no answer within {}", humantime::format_duration(timeout)),
-        )),
-    };
-    let status = match &result {
+    }
+}
+
+fn timed_out(sink: &str, call: &'static str, timeout: Duration) -> SinkCallError {
+    SinkCallError::new(
+        sink,
+        call,
+        SinkCallErrorKind::Timeout,
+        format!(
+            "no answer within {}; the sink takes no further call until this one returns",
+            humantime::format_duration(timeout)
+        ),
+    )
+}
+
+/// The metrics of one call into a plugin (refused calls never reached it and are not counted).
+fn record<T>(sink: &str, call: &'static str, started: Instant, result: &Result<T, SinkCallError>) {
+    let status = match result {
         Ok(_) => "ok",
         Err(e) => match e.kind {
             SinkCallErrorKind::Retryable => "retryable",
             SinkCallErrorKind::Fatal => "fatal",
             SinkCallErrorKind::Config => "config",
             SinkCallErrorKind::Timeout => "timeout",
+            SinkCallErrorKind::Stuck => return,
         },
     };
     let metrics = crate::metrics::global();
@@ -180,7 +244,11 @@ async fn blocking<T: Send + 'static>(
         &[("sink", sink), ("call", call)],
         started.elapsed().as_secs_f64(),
     );
-    result
+}
+
+/// Whole seconds, for messages.
+fn seconds(d: chrono::TimeDelta) -> String {
+    humantime::format_duration(Duration::from_secs(d.num_seconds().max(0) as u64)).to_string()
 }
 
 impl SinkHandle {
@@ -234,6 +302,7 @@ impl SinkHandle {
                 ptr,
                 timeout,
                 next_wakeup: Mutex::new(None),
+                stuck: Mutex::new(None),
             }),
         })
     }
@@ -264,6 +333,110 @@ impl SinkHandle {
         }
     }
 
+    /// The calls of this instance that outlived their timeout and still run (`None`: it takes
+    /// calls). While there is one, every call is refused with [`SinkCallErrorKind::Stuck`].
+    pub fn stuck(&self) -> Option<StuckCall> {
+        locked(&self.inner.stuck).clone()
+    }
+
+    /// Runs `f` on a blocking thread with the instance's timeout. Refused while a call is stuck;
+    /// a call that outlives the timeout makes the instance stuck until it returns.
+    async fn guarded<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance) -> Result<T, SinkCallError> + Send + 'static,
+    ) -> Result<T, SinkCallError> {
+        let inner = &self.inner;
+        if let Some(stuck) = self.stuck() {
+            let running = Utc::now() - stuck.since;
+            return Err(SinkCallError::new(
+                &inner.sink,
+                call,
+                SinkCallErrorKind::Stuck,
+                format!(
+                    "refused: its `{}` call has been running for {} (the timeout is {}) and has not returned{}; the sink takes calls again once it does, and the route then re-delivers what was not committed",
+                    stuck.call,
+                    seconds(running),
+                    humantime::format_duration(inner.timeout),
+                    if stuck.calls > 1 {
+                        format!(" ({} calls stuck)", stuck.calls)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+        }
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let state = Arc::new(Mutex::new(CallState::Running));
+        let mut task = tokio::task::spawn_blocking({
+            let instance = Arc::clone(inner);
+            let state = Arc::clone(&state);
+            move || {
+                let result = f(&instance);
+                // Lock order: the instance's `stuck`, then the call's state.
+                let mut stuck = locked(&instance.stuck);
+                let mut state = locked(&state);
+                if *state == CallState::TimedOut {
+                    let left = match stuck.as_mut() {
+                        Some(s) => {
+                            s.calls = s.calls.saturating_sub(1);
+                            s.calls
+                        }
+                        None => 0,
+                    };
+                    if left == 0 {
+                        *stuck = None;
+                    }
+                    tracing::warn!(
+                        sink = %instance.sink, call, seconds = started.elapsed().as_secs_f64(),
+                        still_stuck = left, ok = result.is_ok(),
+                        "a sink call returned after its timeout; its result is dropped (the route re-delivers from its last committed cursor)"
+                    );
+                }
+                *state = CallState::Returned;
+                result
+            }
+        });
+        let result = match tokio::time::timeout(inner.timeout, &mut task).await {
+            Ok(joined) => joined_result(&inner.sink, call, joined),
+            Err(_) => {
+                let returned = {
+                    let mut stuck = locked(&inner.stuck);
+                    let mut state = locked(&state);
+                    if *state == CallState::Returned {
+                        true
+                    } else {
+                        *state = CallState::TimedOut;
+                        match stuck.as_mut() {
+                            Some(s) => s.calls += 1,
+                            None => {
+                                *stuck = Some(StuckCall {
+                                    call,
+                                    since: started_at,
+                                    calls: 1,
+                                });
+                            }
+                        }
+                        false
+                    }
+                };
+                if returned {
+                    // It returned just as the timeout fired: its result is there.
+                    joined_result(&inner.sink, call, task.await)
+                } else {
+                    tracing::error!(
+                        sink = %inner.sink, call, timeout = %humantime::format_duration(inner.timeout),
+                        "a sink call outlived its timeout; the sink takes no call until it returns"
+                    );
+                    Err(timed_out(&inner.sink, call, inner.timeout))
+                }
+            }
+        };
+        record(&inner.sink, call, started, &result);
+        result
+    }
+
     /// Calls the plugin with a JSON payload and returns the OK text.
     async fn call_json(
         &self,
@@ -271,11 +444,11 @@ impl SinkHandle {
         payload: String,
         f: fn(&SinkPluginV1) -> unsafe extern "C" fn(*mut c_void, StrRef, *mut OwnedBuf) -> Status,
     ) -> Result<String, SinkCallError> {
-        let inner = Arc::clone(&self.inner);
-        blocking(&self.inner.sink, call, self.inner.timeout, move || {
+        self.guarded(call, move |inner| {
             let mut out = OwnedBuf::empty();
             let function = f(inner.table);
-            // SAFETY: the instance is alive (we hold an Arc), the payload lives for the call.
+            // SAFETY: the instance is alive (the call holds an Arc), the payload lives for the
+            // call.
             let status = unsafe { function(inner.ptr.0, StrRef::new(&payload), &mut out) };
             // SAFETY: the buffer came from this plugin.
             let text = unsafe { take_buf(inner.table, out) };
@@ -319,8 +492,7 @@ impl SinkHandle {
 
     /// Asks the sink to make everything written so far durable.
     pub async fn flush(&self) -> Result<(), SinkCallError> {
-        let inner = Arc::clone(&self.inner);
-        blocking(&self.inner.sink, "flush", self.inner.timeout, move || {
+        self.guarded("flush", |inner| {
             let mut out = OwnedBuf::empty();
             // SAFETY: the instance is alive; `out` is written once.
             let status = unsafe { (inner.table.flush)(inner.ptr.0, &mut out) };

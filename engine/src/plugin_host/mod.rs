@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::config::PluginsConfig;
 use crate::diagnostics::{Diagnostic, catalogue};
 
-pub use handle::{SinkCallError, SinkCallErrorKind, SinkHandle};
+pub use handle::{SinkCallError, SinkCallErrorKind, SinkHandle, StuckCall};
 pub use settings::{SettingsIssue, resolve_settings};
 
 /// Where a registered plugin came from.

@@ -123,11 +123,38 @@ async fn builtin_registers_checks_creates_and_maps_statuses() {
         "{panic}"
     );
 
+    // The instance still works after a panic.
+    sink.write_batch(&batch("ok")).await.expect("still alive");
+
+    let slow_started = std::time::Instant::now();
     let slow = sink.write_batch(&batch("slow")).await.expect_err("timeout");
     assert_eq!(slow.kind, SinkCallErrorKind::Timeout);
-
-    // The instance still works after a panic and a timeout.
-    sink.write_batch(&batch("ok")).await.expect("still alive");
+    // The call still runs on its thread: the instance is stuck and refuses every call, naming
+    // the sink and the stuck call, instead of starting another thread.
+    let stuck = sink.stuck().expect("stuck after a timeout");
+    assert_eq!((stuck.call, stuck.calls), ("write_batch", 1));
+    for _ in 0..3 {
+        let refused = sink.flush().await.expect_err("refused while stuck");
+        assert_eq!(refused.kind, SinkCallErrorKind::Stuck);
+        let text = refused.to_string();
+        assert!(
+            text.contains("sink `s` flush") && text.contains("`write_batch`"),
+            "{text}"
+        );
+    }
+    assert!(
+        slow_started.elapsed() < Duration::from_millis(1400),
+        "refusals do not wait"
+    );
+    // Once the stuck call returns, calls are taken again.
+    while sink.stuck().is_some() {
+        assert!(
+            slow_started.elapsed() < Duration::from_secs(5),
+            "the stuck call returned after 1.5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sink.write_batch(&batch("ok")).await.expect("calls resume");
 }
 
 #[test]

@@ -645,3 +645,165 @@ async fn deltas_that_keep_events_pass_the_guard_and_empty_guard_false_lets_all_t
     assert_eq!(report.counts.deletes, 1, "{report:#?}");
     assert!(store.content().is_empty());
 }
+
+/// A sink over its own map whose `write_batch` can be made to stall once (it sleeps, then
+/// applies the batch — late, as a plugin stuck in I/O would).
+mod gated {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Duration;
+
+    use calpump_plugin::{Batch, BatchKind, EventKey, Sink, SinkError, SinkResult};
+
+    #[derive(Default)]
+    pub struct Gate {
+        pub stall_next: Option<Duration>,
+        pub content: BTreeMap<EventKey, String>,
+        pub calls: u64,
+    }
+
+    pub fn gate<T>(name: &str, f: impl FnOnce(&mut Gate) -> T) -> T {
+        static GATES: OnceLock<Mutex<HashMap<String, Gate>>> = OnceLock::new();
+        let gates = GATES.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut gates = gates.lock().unwrap_or_else(|p| p.into_inner());
+        f(gates.entry(name.to_string()).or_default())
+    }
+
+    pub struct Gated {
+        name: String,
+    }
+
+    impl Sink for Gated {
+        const NAME: &'static str = "gated";
+        const VERSION: &'static str = "0.1.0";
+        const CONFIG_SCHEMA: &'static str = r#"{"type":"object"}"#;
+
+        fn check(_config: &serde_json::Value) -> Result<Vec<String>, SinkError> {
+            Ok(Vec::new())
+        }
+
+        fn create(config: serde_json::Value) -> Result<Self, SinkError> {
+            Ok(Self {
+                name: config["gate"].as_str().unwrap_or_default().to_string(),
+            })
+        }
+
+        fn write_batch(&self, batch: Batch) -> Result<SinkResult, SinkError> {
+            if let Some(stall) = gate(&self.name, |g| {
+                g.calls += 1;
+                g.stall_next.take()
+            }) {
+                std::thread::sleep(stall);
+            }
+            let result = SinkResult::all_accepted(&batch);
+            gate(&self.name, |g| {
+                if batch.kind == BatchKind::Snapshot && batch.complete {
+                    let keep: Vec<&EventKey> = batch.upserts.iter().map(|e| e.key()).collect();
+                    g.content.retain(|k, _| keep.contains(&k));
+                }
+                for e in &batch.upserts {
+                    g.content.insert(e.key().clone(), e.content_hash());
+                }
+                for k in &batch.deletes {
+                    g.content.remove(k);
+                }
+            });
+            Ok(result)
+        }
+
+        fn flush(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    calpump_plugin::sink_table!(Gated);
+}
+
+async fn gated_sink(name: &str, timeout: Duration) -> SinkHandle {
+    let mut registry = PluginRegistry::new();
+    registry
+        .register_builtin(gated::sink_table())
+        .expect("register");
+    registry
+        .create_sink(name, "gated", serde_json::json!({ "gate": name }), timeout)
+        .await
+        .expect("create")
+}
+
+#[tokio::test]
+async fn a_write_that_outlives_its_timeout_cannot_overwrite_a_newer_batch() {
+    let source = Arc::new(MemorySource::generate("memory", 5, 1, 6, fixed_base()));
+    let sink = gated_sink("runner-stuck", Duration::from_millis(300)).await;
+    let runtime = RouteRuntime {
+        config: route("stuck", &["room-00@example.test"], &["runner-stuck"]),
+        source: source.clone(),
+        sinks: vec![sink.clone()],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let window = window_of(&runtime);
+    let content = || gated::gate("runner-stuck", |g| g.content.clone());
+
+    // Run 1: the snapshot's write stalls past the timeout; the route stops, nothing committed.
+    gated::gate("runner-stuck", |g| {
+        g.stall_next = Some(Duration::from_millis(1500))
+    });
+    let stalled_at = Instant::now();
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Failed, "{report:#?}");
+    assert!(
+        report.errors[0].detail().contains("no answer within"),
+        "{report:#?}"
+    );
+    assert!(
+        state
+            .calendars(Some("stuck"))
+            .await
+            .expect("cal")
+            .is_empty()
+    );
+
+    // A new event; run 2 while the old write is still running.
+    let t = fixed_base() + chrono::Duration::days(2) + chrono::Duration::hours(7);
+    let new = make_event(
+        "room-00@example.test",
+        "default",
+        1 << 44,
+        "new-1",
+        "Added while the sink was stuck",
+        t,
+        t + chrono::Duration::hours(1),
+    )
+    .expect("event");
+    source.put("new-1", new);
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Failed, "{report:#?}");
+    let detail = report.errors[0].detail();
+    assert!(
+        detail.contains("runner-stuck") && detail.contains("write_batch"),
+        "names the sink and the stuck call: {detail}"
+    );
+    assert!(
+        state
+            .calendars(Some("stuck"))
+            .await
+            .expect("cal")
+            .is_empty(),
+        "nothing committed while the sink is stuck"
+    );
+    assert_eq!(
+        gated::gate("runner-stuck", |g| g.calls),
+        1,
+        "no second call reached the stuck instance"
+    );
+
+    // The stuck write returns (applying its old snapshot); the next run re-delivers.
+    let rest = Duration::from_millis(1800).saturating_sub(stalled_at.elapsed());
+    tokio::time::sleep(rest).await;
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(
+        content(),
+        source.truth(&window),
+        "nothing lost, nothing stale"
+    );
+}
