@@ -19,8 +19,11 @@
 //!   exponential back-off; rejected items are recorded per event. A fatal error, a timeout, or
 //!   retries running out stop the route (reported as `sink.Failed`); cursors stay, so the next
 //!   run re-delivers. A failing mailbox does not stop the others.
-//! * Shutdown: checked between batches; the batch in flight is finished, nothing uncommitted
-//!   is committed.
+//! * Shutdown: every wait on the source (discovery, the next batch) and every retry back-off
+//!   races it, so a run stops within moments of the signal; a batch already handed to a sink
+//!   is finished, nothing uncommitted is committed, and the run ends `cancelled` — no error,
+//!   no `sink.Failed`, nothing counted in `calpump_errors_total`. A fatal failure of the route
+//!   interrupts the other chunks' source reads the same way.
 
 mod chunks;
 mod report;
@@ -179,6 +182,8 @@ struct Ctx {
     window: Window,
     /// The route must stop (fatal sink error, state store failure).
     stop: AtomicBool,
+    /// Set with `stop`, for the waits that race it ([`Ctx::halted`]).
+    halt: tokio::sync::watch::Sender<bool>,
     route_errors: Mutex<Vec<Diagnostic>>,
     tallies: Mutex<BTreeMap<String, Tally>>,
 }
@@ -199,9 +204,29 @@ impl Ctx {
         self.stop.load(Ordering::SeqCst) || self.opts.shutdown.is_triggered()
     }
 
+    /// Resolves once the route must stop or shutdown was asked for: every wait on something
+    /// outside (the source, a back-off) races this.
+    async fn halted(&self) {
+        let mut stop = self.halt.subscribe();
+        let mut shutdown = self.opts.shutdown.clone();
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+
+    /// Runs `work` unless the route stops or shuts down first (`None`).
+    async fn unless_halted<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = work => Some(out),
+            _ = self.halted() => None,
+        }
+    }
+
     fn stop_with(&self, diagnostic: Diagnostic) {
         tracing::error!(route = %self.name(), code = diagnostic.code(), detail = %diagnostic.detail(), "route stopped");
         self.stop.store(true, Ordering::SeqCst);
+        self.halt.send_replace(true);
         let mut errors = lock(&self.route_errors);
         if !errors.contains(&diagnostic) {
             errors.push(diagnostic);
@@ -214,9 +239,11 @@ impl Ctx {
 }
 
 /// Why a calendar's processing ended early: the route must stop (a sink or the state store
-/// failed). A source's failure of one calendar arrives as its `Done` instead.
+/// failed), or shutdown interrupted a wait (not an error: the run ends `cancelled`). A source's
+/// failure of one calendar arrives as its `Done` instead.
 enum Abort {
     Route(Diagnostic),
+    Cancelled,
 }
 
 /// One calendar in a chunk.
@@ -327,6 +354,7 @@ pub async fn run_route(
         run_id: run_id.clone(),
         window,
         stop: AtomicBool::new(false),
+        halt: tokio::sync::watch::channel(false).0,
         route_errors: Mutex::new(Vec::new()),
         tallies: Mutex::new(BTreeMap::new()),
     });
@@ -456,7 +484,7 @@ pub async fn run_route(
     );
     let shadow = match opts.shadows.get(&name) {
         Some(shadow) if !opts.shutdown.is_triggered() => {
-            Some(shadow_compare(route, shadow, window, opts).await)
+            shadow_compare(route, shadow, window, opts).await
         }
         _ => None,
     };
@@ -480,29 +508,33 @@ const SHADOW_MAILBOXES_KEPT: usize = 50;
 
 /// Shadow mode: the route's window read through its own source and through the shadow, both in
 /// full and without writing anything, compared as `calpump migrate verify` compares; the
-/// counts go to the metrics (`calpump_shadow_differences{route}` …) and the log.
+/// counts go to the metrics (`calpump_shadow_differences{route}` …) and the log. `None` when
+/// shutdown interrupted the reads (no comparison to report).
 async fn shadow_compare(
     route: &RouteRuntime,
     shadow: &Arc<dyn Source>,
     window: Window,
     opts: &RunOptions,
-) -> ShadowReport {
+) -> Option<ShadowReport> {
     let name = route.config.name.as_str();
     let clock = Instant::now();
     let compared_at = Utc::now();
-    let cmp = crate::migrate::compare_route(
-        &route.source,
-        shadow,
-        &route.config,
-        window,
-        &crate::migrate::CompareOptions {
-            concurrency: route.config.concurrency,
-            keep_clean: false,
-            shutdown: opts.shutdown.clone(),
-            ..crate::migrate::CompareOptions::default()
-        },
-    )
-    .await;
+    let mut shutdown = opts.shutdown.clone();
+    let options = crate::migrate::CompareOptions {
+        concurrency: route.config.concurrency,
+        keep_clean: false,
+        shutdown: opts.shutdown.clone(),
+        ..crate::migrate::CompareOptions::default()
+    };
+    let compared =
+        crate::migrate::compare_route(&route.source, shadow, &route.config, window, &options);
+    let cmp = tokio::select! {
+        cmp = compared => cmp,
+        _ = shutdown.wait() => {
+            tracing::info!(route = %name, "shadow comparison interrupted by shutdown");
+            return None;
+        }
+    };
     let s = cmp.summary;
     let metrics = crate::metrics::global();
     metrics.gauge_set(
@@ -548,7 +580,7 @@ async fn shadow_compare(
     let mut mailboxes = cmp.mailboxes;
     let truncated = mailboxes.len() > SHADOW_MAILBOXES_KEPT;
     mailboxes.truncate(SHADOW_MAILBOXES_KEPT);
-    ShadowReport {
+    Some(ShadowReport {
         profile: route.config.shadow_profile.clone(),
         backend: shadow.backend().to_string(),
         compared_at,
@@ -560,20 +592,23 @@ async fn shadow_compare(
         mailboxes,
         mailboxes_truncated: truncated,
         interrupted: cmp.interrupted,
-    }
+    })
 }
 
 /// Resolves mailboxes and calendars, then runs the chunks.
 async fn execute(ctx: &Arc<Ctx>) {
-    let mailboxes = resolve_mailboxes(ctx).await;
+    let Some(mailboxes) = ctx.unless_halted(resolve_mailboxes(ctx)).await else {
+        return;
+    };
     let mut items = Vec::new();
     for mailbox in mailboxes {
         if ctx.stopping() {
             return;
         }
-        let calendars = match calendars_for(ctx, &mailbox).await {
-            Ok(calendars) => calendars,
-            Err(diagnostic) => {
+        let calendars = match ctx.unless_halted(calendars_for(ctx, &mailbox)).await {
+            None => return,
+            Some(Ok(calendars)) => calendars,
+            Some(Err(diagnostic)) => {
                 mailbox_failed(ctx, &mailbox.address, diagnostic);
                 continue;
             }
@@ -785,7 +820,8 @@ async fn run_chunk(ctx: Arc<Ctx>, work: Vec<WorkItem>) {
     let total = calendars.len();
     let mut done = 0;
     while done < total && !ctx.stopping() {
-        let Some(message) = rx.recv().await else {
+        // The source may wait minutes (throttling, a slow server): shutdown does not.
+        let Some(Some(message)) = ctx.unless_halted(rx.recv()).await else {
             break;
         };
         match message {
@@ -797,9 +833,13 @@ async fn run_chunk(ctx: Arc<Ctx>, work: Vec<WorkItem>) {
                 if cal.finished || cal.failed.is_some() {
                     continue;
                 }
-                if let Err(Abort::Route(d)) = handle_batch(&ctx, cal, batch).await {
-                    cal.failed = Some(d.clone());
-                    ctx.stop_with(d);
+                match handle_batch(&ctx, cal, batch).await {
+                    Ok(()) => {}
+                    Err(Abort::Route(d)) => {
+                        cal.failed = Some(d.clone());
+                        ctx.stop_with(d);
+                    }
+                    Err(Abort::Cancelled) => break,
                 }
             }
             SyncMessage::Done(index, result) => {
@@ -815,9 +855,14 @@ async fn run_chunk(ctx: Arc<Ctx>, work: Vec<WorkItem>) {
                     Err(e) if cal.failed.is_none() => cal.failed = Some(e.diagnostic),
                     Err(_) => {}
                     Ok(end) if cal.failed.is_none() => {
-                        if let Err(Abort::Route(d)) = finish_calendar(&ctx, cal, end).await {
-                            cal.failed = Some(d.clone());
-                            ctx.stop_with(d);
+                        match finish_calendar(&ctx, cal, end).await {
+                            Ok(()) => {}
+                            Err(Abort::Route(d)) => {
+                                cal.failed = Some(d.clone());
+                                ctx.stop_with(d);
+                            }
+                            // Not committed, not failed: the next run takes it up again.
+                            Err(Abort::Cancelled) => break,
                         }
                     }
                     Ok(_) => {}
@@ -1001,9 +1046,7 @@ async fn send(
     };
     let mut rejected_keys: HashSet<EventKey> = HashSet::new();
     for sink in &ctx.route.sinks {
-        let delivered = deliver(ctx, sink, &batch)
-            .await
-            .map_err(|e| Abort::Route(e.diagnostic()))?;
+        let delivered = deliver(ctx, sink, &batch).await?;
         let rejections: Vec<Rejection> = delivered
             .rejected
             .iter()
@@ -1073,8 +1116,10 @@ struct Delivered {
     rejected: Vec<calpump_plugin::ItemFailure>,
 }
 
-/// Hands a batch to one sink, retrying retryable failures and retryable items.
-async fn deliver(ctx: &Ctx, sink: &SinkHandle, batch: &Batch) -> Result<Delivered, SinkCallError> {
+/// Hands a batch to one sink, retrying retryable failures and retryable items. A sink that
+/// fails for good stops the route ([`Abort::Route`] with `sink.Failed`); shutdown during a
+/// back-off ends the delivery as [`Abort::Cancelled`] — not a failure of the sink.
+async fn deliver(ctx: &Ctx, sink: &SinkHandle, batch: &Batch) -> Result<Delivered, Abort> {
     let policy = ctx.opts.retry;
     let mut pending = batch.clone();
     let mut out = Delivered::default();
@@ -1089,15 +1134,18 @@ async fn deliver(ctx: &Ctx, sink: &SinkHandle, batch: &Batch) -> Result<Delivere
                     return Ok(out);
                 }
                 if attempt >= policy.attempts {
-                    return Err(SinkCallError::new(
-                        sink.name(),
-                        "write_batch",
-                        SinkCallErrorKind::Retryable,
-                        format!(
-                            "{} events still not taken after {attempt} attempts (last reason: {})",
-                            result.retryable.len(),
-                            result.retryable[0].reason
-                        ),
+                    return Err(Abort::Route(
+                        SinkCallError::new(
+                            sink.name(),
+                            "write_batch",
+                            SinkCallErrorKind::Retryable,
+                            format!(
+                                "{} events still not taken after {attempt} attempts (last reason: {})",
+                                result.retryable.len(),
+                                result.retryable[0].reason
+                            ),
+                        )
+                        .diagnostic(),
                     ));
                 }
                 let keys: HashSet<EventKey> =
@@ -1125,17 +1173,26 @@ async fn deliver(ctx: &Ctx, sink: &SinkHandle, batch: &Batch) -> Result<Delivere
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 tracing::warn!(route = %ctx.name(), sink = %sink.name(), attempt, error = %e, "sink failed; retrying");
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Abort::Route(e.diagnostic())),
         }
-        if ctx.opts.shutdown.is_triggered() {
-            return Err(SinkCallError::new(
-                sink.name(),
-                "write_batch",
-                SinkCallErrorKind::Retryable,
-                "shutting down before the sink took the batch",
-            ));
+        back_off(ctx, policy.backoff(attempt)).await?;
+    }
+}
+
+/// Waits before a retry, unless shutdown comes first. A route stopped by another calendar's
+/// failure still lets this delivery finish its retries (its batch may be taken).
+async fn back_off(ctx: &Ctx, wait: Duration) -> Result<(), Abort> {
+    let mut shutdown = ctx.opts.shutdown.clone();
+    if shutdown.is_triggered() {
+        tracing::info!(route = %ctx.name(), "shutting down before a sink took a batch; the next run re-delivers it");
+        return Err(Abort::Cancelled);
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(()),
+        _ = shutdown.wait() => {
+            tracing::info!(route = %ctx.name(), "shutting down before a sink took a batch; the next run re-delivers it");
+            Err(Abort::Cancelled)
         }
-        tokio::time::sleep(policy.backoff(attempt)).await;
     }
 }
 
@@ -1167,7 +1224,7 @@ async fn finish_calendar(ctx: &Ctx, cal: &mut CalendarRun, end: SyncEnd) -> Resu
                     Ok(()) => break,
                     Err(e) if e.is_retryable() && attempt < ctx.opts.retry.attempts => {
                         tracing::warn!(route = %ctx.name(), sink = %sink.name(), attempt, error = %e, "flush failed; retrying");
-                        tokio::time::sleep(ctx.opts.retry.backoff(attempt)).await;
+                        back_off(ctx, ctx.opts.retry.backoff(attempt)).await?;
                     }
                     Err(e) => return Err(Abort::Route(e.diagnostic())),
                 }

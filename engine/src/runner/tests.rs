@@ -807,3 +807,183 @@ async fn a_write_that_outlives_its_timeout_cannot_overwrite_a_newer_batch() {
         "nothing lost, nothing stale"
     );
 }
+
+/// A source that answers `calendars` slowly (discovery of a route with `calendars = "all"`).
+struct SlowCalendars {
+    inner: Arc<MemorySource>,
+    delay: Duration,
+    /// `calendars` calls running now, and the most at once.
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl SlowCalendars {
+    fn new(inner: Arc<MemorySource>, delay: Duration) -> Self {
+        Self {
+            inner,
+            delay,
+            running: Default::default(),
+            most: Default::default(),
+            calls: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for SlowCalendars {
+    fn backend(&self) -> &str {
+        self.inner.backend()
+    }
+    fn preferred_chunk(&self) -> usize {
+        self.inner.preferred_chunk()
+    }
+    async fn room_lists(&self) -> Result<Vec<crate::source::RoomList>, SourceError> {
+        self.inner.room_lists().await
+    }
+    async fn rooms(&self, room_list: Option<&str>) -> Result<Vec<MailboxInfo>, SourceError> {
+        self.inner.rooms(room_list).await
+    }
+    async fn resolve_mailbox(&self, address: &str) -> Result<MailboxInfo, SourceError> {
+        self.inner.resolve_mailbox(address).await
+    }
+    async fn calendars(&self, mailbox: &MailboxInfo) -> Result<Vec<CalendarInfo>, SourceError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.running.fetch_sub(1, SeqCst);
+        self.inner.calendars(mailbox).await
+    }
+    async fn sync(&self, work: Vec<SyncRequest>, out: SyncOutput) {
+        self.inner.sync(work, out).await
+    }
+    async fn probe(&self, probe_mailbox: Option<&str>) -> Vec<crate::source::ProbeStep> {
+        self.inner.probe(probe_mailbox).await
+    }
+}
+
+/// Runs `runtime` and triggers shutdown after `after`; returns the report and how long the
+/// run went on after the trigger.
+async fn run_and_stop(
+    runtime: RouteRuntime,
+    state: Arc<dyn StateStore>,
+    options: RunOptions,
+    after: Duration,
+) -> (RouteReport, Duration) {
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let options = RunOptions {
+        shutdown,
+        ..options
+    };
+    let run = tokio::spawn(async move { run_route(&runtime, state, &options).await });
+    tokio::time::sleep(after).await;
+    let triggered = Instant::now();
+    trigger.trigger();
+    let report = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run ends")
+        .expect("join");
+    (report, triggered.elapsed())
+}
+
+fn assert_cancelled_cleanly(report: &RouteReport, stopped_in: Duration) {
+    assert!(
+        stopped_in < Duration::from_secs(3),
+        "stopped {stopped_in:?} after the trigger"
+    );
+    assert_eq!(report.status, RunStatus::Cancelled, "{report:#?}");
+    assert!(report.errors.is_empty(), "{report:#?}");
+    assert!(
+        report.mailboxes.iter().all(|m| m.errors.is_empty()),
+        "{report:#?}"
+    );
+    assert_eq!(report.counts.errors, 0);
+    assert_eq!(
+        crate::metrics::global().value(
+            "calpump_errors_total",
+            &[("route", &report.route), ("code", "sink.Failed")]
+        ),
+        None,
+        "a shutdown is not an error"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_slow_source() {
+    let source = Arc::new(
+        MemorySource::generate("memory", 9, 2, 5, fixed_base())
+            .with_batch_delay(Duration::from_secs(20)),
+    );
+    let addresses = rooms(2);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let runtime = RouteRuntime {
+        config: route("stop-slow-source", &refs, &["runner-stop-slow"]),
+        source: source.clone(),
+        sinks: vec![sink("runner-stop-slow").await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let (report, stopped_in) =
+        run_and_stop(runtime, state.clone(), opts(), Duration::from_millis(200)).await;
+    assert_cancelled_cleanly(&report, stopped_in);
+    assert!(
+        state
+            .calendars(Some("stop-slow-source"))
+            .await
+            .expect("cal")
+            .is_empty()
+    );
+    let runs = state
+        .recent_runs(Some("stop-slow-source"), 1)
+        .await
+        .expect("runs");
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_calendar_discovery() {
+    let inner = Arc::new(MemorySource::generate("memory", 9, 2, 5, fixed_base()));
+    let addresses = rooms(2);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let mut config = route("stop-discovery", &refs, &["runner-stop-discovery"]);
+    config.calendars = CalendarSelection::All;
+    let runtime = RouteRuntime {
+        config,
+        source: Arc::new(SlowCalendars::new(inner, Duration::from_secs(20))),
+        sinks: vec![sink("runner-stop-discovery").await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let (report, stopped_in) =
+        run_and_stop(runtime, state, opts(), Duration::from_millis(200)).await;
+    assert_cancelled_cleanly(&report, stopped_in);
+}
+
+#[tokio::test]
+async fn shutdown_during_a_sink_retry_is_a_cancellation_not_a_sink_failure() {
+    let (_source, mut runtime, state, store) = setup("runner-stop-retry", 1).await;
+    runtime.config.name = "stop-retry".into();
+    store.set_fail(FailPlan {
+        from_batch: Some(1),
+        retryable: true,
+        ..FailPlan::default()
+    });
+    let options = RunOptions {
+        retry: RetryPolicy {
+            attempts: 5,
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+        },
+        ..opts()
+    };
+    let (report, stopped_in) =
+        run_and_stop(runtime, state.clone(), options, Duration::from_millis(300)).await;
+    assert_cancelled_cleanly(&report, stopped_in);
+    assert!(
+        state
+            .calendars(Some("stop-retry"))
+            .await
+            .expect("cal")
+            .is_empty()
+    );
+}
