@@ -16,9 +16,11 @@
 //!
 //! Only errors with `retryable: true` are retried. A server-given delay (`Retry-After`, or the
 //! EWS backend's `BackOffMilliseconds` put into [`SourceError::retry_after`]) replaces the
-//! computed back-off, capped at [`RetryPolicy::max_server_delay`]. The budget is both a number
-//! of attempts and a total time: a wait that would end past `max_total` is not started and the
-//! last error is returned.
+//! computed back-off and is waited out in full: retrying earlier only meets the same refusal
+//! (and Exchange extends a throttled caller's back-off). The budget is both a number of attempts
+//! and a total time: a wait that would end past `max_total` is not started and the last error is
+//! returned at once — when the server named the delay, with it in the detail
+//! ([`budget_spent`]), so the admin sees how long the server wanted.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -35,22 +37,21 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The back-off before the first retry is drawn from `0..=base_delay`, then doubles.
     pub base_delay: Duration,
-    /// Cap of the computed (exponential) back-off.
+    /// Cap of the computed (exponential) back-off. A server-given delay is not capped: it is
+    /// waited out in full, or — when that would pass `max_total` — not at all.
     pub max_delay: Duration,
-    /// Cap of a server-given delay (a `Retry-After` of an hour is not waited out).
-    pub max_server_delay: Duration,
-    /// Total time budget from the first attempt; no wait is started that would end past it.
+    /// Total time budget from the first attempt; no wait is started that would end past it
+    /// (a `Retry-After` of an hour fails at once, naming the hour).
     pub max_total: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 6 attempts, 500 ms base, 30 s cap, server delays up to 2 min, 5 min in all.
+    /// 6 attempts, 500 ms base, 30 s cap of the computed back-off, 5 min in all.
     fn default() -> Self {
         Self {
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
-            max_server_delay: Duration::from_secs(120),
             max_total: Duration::from_secs(300),
         }
     }
@@ -75,12 +76,11 @@ impl RetryPolicy {
             .min(self.max_delay)
     }
 
-    /// The wait before retry number `retry` (0-based): the server's delay (capped at
-    /// `max_server_delay`) when it gave one, else full jitter — uniform in
-    /// `0..=backoff_cap(retry)`.
+    /// The wait before retry number `retry` (0-based): the server's delay, in full, when it
+    /// gave one, else full jitter — uniform in `0..=backoff_cap(retry)`.
     pub fn delay(&self, retry: u32, server: Option<Duration>) -> Duration {
         match server {
-            Some(asked) => asked.min(self.max_server_delay),
+            Some(asked) => asked,
             None => {
                 let cap = self.backoff_cap(retry);
                 let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
@@ -120,7 +120,7 @@ where
                 wait_ms = wait.as_millis() as u64,
                 "retry budget spent"
             );
-            return Err(error);
+            return Err(budget_spent(error, policy));
         }
         if let Some(counters) = counters {
             counters.retry();
@@ -133,6 +133,26 @@ where
             "retrying"
         );
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The error a retry loop ends with when waiting out the server's delay would pass the
+/// policy's time budget: the same diagnostic, its detail saying that the delay was not waited
+/// out (the delay itself is in the detail already: `Retry-After 600 s`,
+/// `BackOffMilliseconds 600000`). Errors without a server delay are returned as they are.
+pub fn budget_spent(error: SourceError, policy: &RetryPolicy) -> SourceError {
+    let Some(asked) = error.retry_after else {
+        return error;
+    };
+    let detail = format!(
+        "{}; not retried: the server asked to wait {} s, past the retry budget of {} s",
+        error.diagnostic.detail(),
+        asked.as_secs_f64().ceil() as u64,
+        policy.max_total.as_secs()
+    );
+    SourceError {
+        diagnostic: calpump_engine::diagnostics::Diagnostic::new(error.diagnostic.info(), detail),
+        ..error
     }
 }
 

@@ -84,14 +84,66 @@ fn backoff_is_capped_exponential_with_full_jitter() {
             "retry {retry}: high values"
         );
     }
-    // A server delay is honoured exactly, up to the cap.
+    // A server delay is honoured exactly, however long (the time budget decides whether it
+    // is waited out at all).
     assert_eq!(
         policy.delay(0, Some(Duration::from_secs(7))),
         Duration::from_secs(7)
     );
     assert_eq!(
         policy.delay(0, Some(Duration::from_secs(3600))),
-        policy.max_server_delay
+        Duration::from_secs(3600)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_server_delay_is_waited_out_in_full_never_cut_short() {
+    // EWS BackOffMilliseconds of 150 s (more than the 2 min a server delay used to be capped
+    // at): the retry goes after 150 s, not earlier.
+    let policy = RetryPolicy::default();
+    let calls = AtomicUsize::new(0);
+    let started = Instant::now();
+    let value = retry(&policy, None, || async {
+        match calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(busy(Some(Duration::from_secs(150)))),
+            _ => Ok(started.elapsed()),
+        }
+    })
+    .await
+    .expect("second attempt");
+    assert!(
+        value >= Duration::from_secs(150) && value < Duration::from_secs(151),
+        "{value:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_delay_past_the_budget_fails_at_once_naming_the_delay() {
+    let policy = RetryPolicy::default();
+    let calls = AtomicUsize::new(0);
+    let started = Instant::now();
+    let err = retry(&policy, None, || async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err::<(), _>(
+            SourceError::new(Diagnostic::new(
+                &general::THROTTLED,
+                "FindItem as room@contoso.com: ErrorServerBusy (BackOffMilliseconds 600000)",
+            ))
+            .retryable(true)
+            .with_retry_after(Some(Duration::from_secs(600))),
+        )
+    })
+    .await
+    .expect_err("past the budget");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no early retry");
+    assert!(started.elapsed() < Duration::from_secs(1), "no wait");
+    assert_eq!(err.code(), general::THROTTLED.code);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(600)));
+    let detail = err.diagnostic.detail();
+    assert!(detail.contains("BackOffMilliseconds 600000"), "{detail}");
+    assert!(
+        detail.contains("asked to wait 600 s, past the retry budget of 300 s"),
+        "{detail}"
     );
 }
 
@@ -139,7 +191,11 @@ async fn retry_stops_at_the_budget_and_returns_the_last_error() {
     .await
     .expect_err("budget");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert_eq!(err.diagnostic.detail(), "attempt 2", "the last error");
+    assert!(
+        err.diagnostic.detail().starts_with("attempt 2;"),
+        "the last error: {}",
+        err.diagnostic.detail()
+    );
 
     // Attempt budget.
     let policy = RetryPolicy {
@@ -308,4 +364,81 @@ async fn a_lowered_key_limit_applies_to_that_key_only() {
     )
     .await
     .expect("another key is not held up");
+}
+
+#[tokio::test]
+async fn acquire_many_takes_k_permits_and_gives_them_back() {
+    let limit = AdaptiveLimit::new(4);
+    let three = limit.acquire_many(3).await;
+    assert_eq!(three.count(), 3);
+    assert_eq!(limit.available(), 1);
+    let two = tokio::time::timeout(Duration::from_millis(50), limit.acquire_many(2)).await;
+    assert!(two.is_err(), "two more do not fit beside three");
+    drop(three);
+    assert_eq!(limit.available(), 4);
+    // More than the limit: capped at it.
+    let all = limit.acquire_many(10).await;
+    assert_eq!(all.count(), 4);
+    // Lowered while held: the returned permits pay the debt.
+    assert_eq!(limit.decrease(), 2);
+    drop(all);
+    assert_eq!(limit.available(), 2);
+}
+
+#[tokio::test]
+async fn acquire_many_recounts_when_the_limit_is_lowered_while_waiting() {
+    let limit = AdaptiveLimit::new(4);
+    let one = limit.acquire().await;
+    let waiter = {
+        let limit = limit.clone();
+        tokio::spawn(async move { limit.acquire_many(4).await.count() })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // 4 → 2 while the wait for 4 is queued: it now waits for 2, and gets them once the held
+    // permit comes back (it is withdrawn: 2 remain).
+    assert_eq!(limit.decrease(), 2);
+    drop(one);
+    let got = tokio::time::timeout(Duration::from_secs(2), waiter)
+        .await
+        .expect("the wait ends")
+        .expect("join");
+    assert_eq!(got, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_key_holds_its_requests_until_the_instant_and_only_its_own() {
+    let limits = Arc::new(Limits::new(10, 4));
+    let started = Instant::now();
+    limits
+        .key("Room-1@contoso.com")
+        .pause(Duration::from_secs(3));
+    // A later, shorter pause does not shorten it.
+    limits
+        .key("room-1@contoso.com")
+        .pause(Duration::from_secs(1));
+    let other = limits.acquire("room-2@contoso.com").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(10),
+        "other mailboxes go on"
+    );
+    drop(other);
+    let _p = limits.acquire("room-1@contoso.com").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_millis(3100),
+        "{waited:?}"
+    );
+    // EWS: a global permit for a call impersonating the mailbox waits its pause too, and a
+    // server-wide pause holds every call.
+    limits
+        .key("room-3@contoso.com")
+        .pause(Duration::from_secs(2));
+    let t = Instant::now();
+    let _g = limits.acquire_global_for(Some("room-3@contoso.com")).await;
+    assert!(t.elapsed() >= Duration::from_secs(2));
+    limits.global().pause(Duration::from_secs(5));
+    let t = Instant::now();
+    let _g = limits.acquire_global_for(Some("room-4@contoso.com")).await;
+    assert!(t.elapsed() >= Duration::from_secs(5));
+    assert!(limits.key("room-1@contoso.com").paused_until().is_none());
 }

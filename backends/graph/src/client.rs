@@ -10,23 +10,26 @@
 //! - 401: the token is dropped from the cache and the request sent once more with a new one.
 //!   Inside a `$batch` the same rule holds per `batch()` call: the first 401 drops the token,
 //!   the items refused with it go once more, and a 401 after that is final for its item.
-//! - 429 and 503 wait as `Retry-After` says, else capped exponential back-off with jitter
-//!   (`backend-common`'s retry); 5xx, cut-off and unreadable answers are retried too; everything
-//!   else is final.
-//! - Limits: at most 4 requests in flight per mailbox (a `$batch` holds a slot of every mailbox
-//!   it reads, and carries at most 4 sub-requests per mailbox) and `max_concurrency` for the
-//!   profile. A throttled mailbox's limit is halved and recovers with successes.
+//! - 429 and 503 wait as `Retry-After` says (in full; a delay past the retry budget fails at
+//!   once, naming it), else capped exponential back-off with jitter (`backend-common`'s retry);
+//!   5xx, cut-off and unreadable answers are retried too; everything else is final.
+//! - Limits: at most 4 requests in flight per mailbox, counted per request: a `$batch` holds one
+//!   permit of a mailbox per sub-request it carries for it, and carries no more than the
+//!   mailbox's current limit — so several routes sharing the profile's source never exceed
+//!   Exchange Online's 4 concurrent requests per mailbox — and `max_concurrency` for the profile.
+//!   A throttled mailbox's limit is halved (recovering with successes); a `Retry-After` pauses
+//!   the mailbox: no direct request and no `$batch` item goes to it before that instant.
 //! - `$batch` (`concepts/json-batching.md`): at most 20 sub-requests; an answer's items are
 //!   matched by id; items that failed for a passing reason (429 inside a 200, 5xx) are sent
 //!   again in a later batch after their delay, the others are final.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use calpump_backend_common::http::{HttpClient, HttpResponse};
 use calpump_backend_common::limits::Limits;
 use calpump_backend_common::oauth::{AccessToken, TokenSource};
-use calpump_backend_common::retry::{RetryPolicy, retry};
+use calpump_backend_common::retry::{RetryPolicy, budget_spent, retry};
 use calpump_backend_common::stats::Stats;
 use calpump_engine::diagnostics::Diagnostic;
 use calpump_engine::diagnostics::catalogue::{general, graph};
@@ -274,12 +277,24 @@ impl GraphClient {
             .map_err(|e| response.malformed(format_args!("{what}: not JSON: {e}")))
     }
 
+    /// A success raises a lowered mailbox limit; a throttled answer halves it and, with a
+    /// `Retry-After`, pauses the mailbox: no request and no `$batch` item goes to it before.
     fn note_outcome(&self, mailbox: Option<&str>, result: &Result<Value, SourceError>) {
         let Some(mailbox) = mailbox else { return };
         match result {
             Ok(_) => self.limits.key(mailbox).success(),
             Err(e) if e.code() == graph::THROTTLED.code => {
-                self.limits.key(mailbox).decrease();
+                let limit = self.limits.key(mailbox);
+                let lowered = limit.decrease();
+                if let Some(wait) = e.retry_after {
+                    limit.pause(wait);
+                }
+                tracing::debug!(
+                    mailbox,
+                    limit = lowered,
+                    retry_after_ms = e.retry_after.map(|d| d.as_millis() as u64),
+                    "mailbox throttled"
+                );
             }
             Err(_) => {}
         }
@@ -344,9 +359,11 @@ impl GraphClient {
         Err(malformed(what, "the listing never ends (too many pages)"))
     }
 
-    /// Runs sub-requests through `$batch`: up to 20 per round trip and 4 per mailbox, failed
-    /// items retried after their delay (`Retry-After` of a 429 inside the batch, else back-off)
-    /// within the retry policy's attempts and time. Results in the order of `requests`.
+    /// Runs sub-requests through `$batch`: up to 20 per round trip and per mailbox as many as
+    /// its current limit allows (one permit each), failed items retried after their delay
+    /// (`Retry-After` of a 429 inside the batch — which pauses the whole mailbox — else
+    /// back-off) within the retry policy's attempts and time. Results in the order of
+    /// `requests`.
     pub async fn batch(&self, requests: &[SubRequest]) -> Vec<Result<Value, SourceError>> {
         let n = requests.len();
         let mut results: Vec<Option<Result<Value, SourceError>>> = vec![None; n];
@@ -362,24 +379,58 @@ impl GraphClient {
         let mut auth_retried = vec![false; n];
         while !pending.is_empty() {
             let now = Instant::now();
-            let mut chosen = Vec::new();
-            let mut per_mailbox: HashMap<String, usize> = HashMap::new();
+            // Per mailbox at most its current (adaptive) limit, 20 in all; an item waits for
+            // its own delay and for its mailbox's pause (`Retry-After` of a 429).
+            let mut chosen: Vec<usize> = Vec::new();
+            let mut per_mailbox: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            let mut next_ready: Option<Instant> = None;
             for &i in &pending {
-                if chosen.len() >= BATCH_LIMIT || ready_at[i] > now {
+                if chosen.len() >= BATCH_LIMIT {
+                    break;
+                }
+                let mailbox = requests[i].mailbox.as_deref().map(|m| self.limits.key(m));
+                let at = match mailbox.as_ref().and_then(|l| l.paused_until()) {
+                    Some(paused) => ready_at[i].max(paused),
+                    None => ready_at[i],
+                };
+                if at > now {
+                    next_ready = Some(next_ready.map_or(at, |n| n.min(at)));
                     continue;
                 }
-                if let Some(m) = &requests[i].mailbox {
-                    let count = per_mailbox.entry(m.to_ascii_lowercase()).or_insert(0);
-                    if *count >= crate::config::PER_MAILBOX_CONCURRENCY {
+                if let (Some(m), Some(limit)) = (&requests[i].mailbox, &mailbox) {
+                    let slot = per_mailbox.entry(m.to_ascii_lowercase()).or_default();
+                    if slot.len() >= limit.limit() {
                         continue;
                     }
-                    *count += 1;
+                    slot.push(i);
                 }
                 chosen.push(i);
             }
             if chosen.is_empty() {
-                let next = pending.iter().map(|&i| ready_at[i]).min().unwrap_or(now);
-                tokio::time::sleep_until(next).await;
+                tokio::time::sleep_until(next_ready.unwrap_or(now)).await;
+                continue;
+            }
+            // One permit per sub-request of a mailbox, taken in mailbox order (no deadlock with
+            // other batches and direct requests, which take theirs in the same order).
+            let mut permits = Vec::with_capacity(per_mailbox.len());
+            for (mailbox, items) in &per_mailbox {
+                let limit = self.limits.key(mailbox);
+                let permit = limit.acquire_many(items.len()).await;
+                // Lowered while waiting: the rest goes in a later batch; paused while waiting
+                // (a 429 elsewhere): none of them goes now.
+                let keep = if limit.paused_until().is_some() {
+                    0
+                } else {
+                    permit.count()
+                };
+                for i in &items[keep.min(items.len())..] {
+                    chosen.retain(|c| c != i);
+                }
+                if keep > 0 {
+                    permits.push(permit);
+                }
+            }
+            if chosen.is_empty() {
                 continue;
             }
             pending.retain(|i| !chosen.contains(i));
@@ -448,6 +499,11 @@ impl GraphClient {
                         attempts[i] += 1;
                         let wait = self.retry.delay(attempts[i] - 1, e.retry_after);
                         let in_budget = started.elapsed() + wait <= self.retry.max_total;
+                        let e = if e.retryable && !in_budget {
+                            budget_spent(e, &self.retry)
+                        } else {
+                            e
+                        };
                         if e.retryable && attempts[i] < self.retry.max_attempts.max(1) && in_budget
                         {
                             counters.retry();
@@ -504,19 +560,11 @@ impl GraphClient {
         for &i in chosen {
             self.stats.op(&batched(requests[i].op)).request();
         }
-        let mailboxes: BTreeSet<String> = chosen
-            .iter()
-            .filter_map(|&i| requests[i].mailbox.as_ref())
-            .map(|m| m.to_ascii_lowercase())
-            .collect();
         let url = self.absolute("/$batch")?;
         let counters = self.stats.op("batch");
+        // The caller holds the mailboxes' permits for the whole round trip, retries included.
         retry(&self.retry, Some(&counters), || async {
-            let mut permits = Vec::with_capacity(mailboxes.len());
-            for m in &mailboxes {
-                permits.push(self.limits.key(m).acquire().await);
-            }
-            let _global = self.limits.global().acquire().await;
+            let _global = self.limits.acquire_global().await;
             let mut refreshed = false;
             loop {
                 let token = self.tokens.token().await?;
@@ -536,7 +584,6 @@ impl GraphClient {
                 }
                 let value = Self::read_json("$batch", &response)?;
                 let items = parse_batch(&value).map_err(|e| response.malformed(e))?;
-                drop(permits);
                 return Ok((items, token));
             }
         })

@@ -335,3 +335,124 @@ async fn a_throttled_token_endpoint_is_waited_out() {
     assert_eq!(throttles(&env.source, "token"), 1);
     env.sim.shutdown().await;
 }
+
+/// `calendarView` sub-requests of one mailbox's default calendar (distinct URLs).
+fn views(env: &common::Env, mailbox: &str, n: usize) -> Vec<calpump_graph::client::SubRequest> {
+    let window = common::window(&env.sim);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    (0..n)
+        .map(|i| {
+            let start = fmt(window.start + Duration::hours(i as i64));
+            let end = fmt(window.end);
+            calpump_graph::client::SubRequest {
+                op: "calendarView",
+                mailbox: Some(mailbox.to_string()),
+                url: calpump_graph::GraphClient::relative(
+                    &["users", mailbox, "calendar", "calendarView"],
+                    &[("startDateTime", &start), ("endDateTime", &end)],
+                ),
+                page: true,
+                what: format!("calendarView {i} of {mailbox}"),
+            }
+        })
+        .collect()
+}
+
+/// Two routes share the profile's source: their `$batch`es for the same mailbox must not put
+/// more than 4 requests in flight on it (a batch holds a permit per sub-request), else Exchange
+/// answers 429 ApplicationThrottled ("over its MailboxConcurrency limit").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_batching_one_mailbox_stay_within_its_four_requests() {
+    let env = common::start(2, Cred::Secret).await;
+    let room = common::room(1, 1);
+    let c = env.sim.control();
+    c.add_fault(
+        FaultRule::new(Fault::Latency { ms: 400 })
+            .protocol(Protocol::Graph)
+            .operation("calendarView")
+            .in_batch(true),
+    );
+    let a = views(&env, &room, 4);
+    let b = views(&env, &room, 4);
+    let started = Instant::now();
+    let (ra, rb) = tokio::join!(env.source.client().batch(&a), env.source.client().batch(&b));
+    for r in ra.iter().chain(&rb) {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(
+        throttles(&env.source, "batched.calendarView"),
+        0,
+        "no sub-request met the mailbox's concurrency limit"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(800),
+        "the second batch waited for the first's permits"
+    );
+    env.sim.shutdown().await;
+}
+
+/// A 429 with `Retry-After` inside a batch halves the mailbox's limit — the next batches carry
+/// at most that many of its sub-requests — and pauses the mailbox: a direct request to it
+/// waits too, another mailbox does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_mailbox_is_paused_and_its_lowered_limit_reaches_the_batch() {
+    let env = common::start(2, Cred::Secret).await;
+    let room = common::room(1, 1);
+    let other = common::room(1, 2);
+    let c = env.sim.control();
+    c.add_fault(
+        FaultRule::new(Fault::Throttle {
+            status: 429,
+            retry_after: Some(2),
+        })
+        .protocol(Protocol::Graph)
+        .operation("calendarView")
+        .mailbox(&room)
+        .in_batch(true)
+        .count(1),
+    );
+    let started = Instant::now();
+    let client = env.source.client();
+    let batches = count(&env.source, "batch");
+    let first = views(&env, &room, 4);
+    let direct = |mailbox: String| async move {
+        let url = client
+            .absolute(&calpump_graph::GraphClient::relative(
+                &["users", &mailbox, "calendar"],
+                &[],
+            ))
+            .unwrap();
+        client
+            .get("calendar", Some(&mailbox), "calendar", &url, false)
+            .await
+            .map(|_| started.elapsed())
+    };
+    let (results, (at_room, at_other)) = tokio::join!(client.batch(&first), async {
+        // While the mailbox is paused (the first batch answered within ~0.5 s).
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let other_at = direct(other.clone()).await.unwrap();
+        let room_at = direct(room.clone()).await.unwrap();
+        (room_at, other_at)
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(throttles(&env.source, "batched.calendarView"), 1);
+    assert!(
+        at_other < std::time::Duration::from_millis(1500),
+        "another mailbox is not paused: {at_other:?}"
+    );
+    assert!(
+        at_room >= std::time::Duration::from_secs(2),
+        "the paused mailbox's direct request waited for Retry-After: {at_room:?}"
+    );
+    assert_eq!(count(&env.source, "batch") - batches, 2);
+    // The mailbox's limit is now 2: four sub-requests go in two batches.
+    let batches = count(&env.source, "batch");
+    let second = client.batch(&views(&env, &room, 4)).await;
+    assert!(second.iter().all(Result::is_ok));
+    assert_eq!(
+        count(&env.source, "batch") - batches,
+        2,
+        "at most the lowered limit per batch"
+    );
+    env.sim.shutdown().await;
+}

@@ -69,7 +69,6 @@ pub fn fast_retry() -> RetryPolicy {
         max_attempts: 6,
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
-        max_server_delay: Duration::from_secs(2),
         max_total: Duration::from_secs(30),
     }
 }

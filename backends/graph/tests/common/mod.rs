@@ -78,13 +78,12 @@ pub fn profile(
     t
 }
 
-/// Quick retries for tests (server delays are still honoured, up to 5 s).
+/// Quick retries for tests (server delays are still honoured in full, within 30 s).
 pub fn quick_retry() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 5,
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
-        max_server_delay: Duration::from_secs(5),
         max_total: Duration::from_secs(30),
     }
 }
