@@ -1,10 +1,12 @@
 //! The sync runner: one run of a route, from its mailboxes to its sinks.
 //!
-//! For each route: resolve its mailboxes (configured addresses, room lists), list the calendars
-//! the route reads, build one [`SyncRequest`] per (mailbox, calendar) with the stored cursor and
-//! the route's window, and hand them to [`Source::sync`] in chunks of
-//! [`Source::preferred_chunk`], several chunks at once (at most `route.concurrency` calendars in
-//! flight). Every batch the source yields goes to every sink of the route; a calendar's cursor,
+//! For each route: resolve its mailboxes (configured addresses, room lists) and list the
+//! calendars the route reads (both with at most `route.concurrency` requests at once; the
+//! default calendar needs no listing), plan one work item per (mailbox, calendar) with the
+//! route's window, and hand them to [`Source::sync`] in chunks of [`Source::preferred_chunk`],
+//! several chunks at once (at most `route.concurrency` calendars in flight). A chunk loads its
+//! calendars' stored cursors and counts when it starts, so memory holds the cursors of the
+//! chunks in flight, not of the whole tenant. Every batch the source yields goes to every sink of the route; a calendar's cursor,
 //! item index and count are committed (one transaction) only after every sink flushed.
 //!
 //! * Removals the source names by item id are resolved through the item index.
@@ -46,8 +48,8 @@ use crate::source::{
     SyncRequest,
 };
 use crate::state::{
-    CalendarCommit, CalendarKey, CalendarState, ErrorRecord, IndexChange, MailboxOutcome,
-    Rejection, RunCounts, RunStatus, StateError, StateStore,
+    CalendarCommit, CalendarKey, ErrorRecord, IndexChange, MailboxOutcome, Rejection, RunCounts,
+    RunStatus, StateError, StateStore,
 };
 
 pub use report::{MailboxReport, RouteReport, RunReport, ShadowReport};
@@ -154,10 +156,15 @@ fn state_diag(e: &StateError) -> Diagnostic {
 }
 
 /// One calendar of the run.
+///
+/// Planned without its stored state; the cursor goes into `request` and the count into
+/// `event_count` only when the item's chunk starts ([`load_states`]), so only the chunks in
+/// flight hold cursors.
 struct WorkItem {
     request: SyncRequest,
     key: CalendarKey,
-    state: CalendarState,
+    /// Events the calendar held at its last commit (what the empty-calendar guard compares).
+    event_count: u64,
 }
 
 /// Per-mailbox tally while the run goes on.
@@ -271,7 +278,7 @@ struct CalendarRun {
 impl CalendarRun {
     fn new(item: WorkItem) -> Self {
         Self {
-            base_count: item.state.event_count,
+            base_count: item.event_count,
             upserts_seen: false,
             held_deletes: Vec::new(),
             item,
@@ -595,56 +602,43 @@ async fn shadow_compare(
     })
 }
 
-/// Resolves mailboxes and calendars, then runs the chunks.
+/// Runs `f` on every item, at most `limit` at once, and returns the results in the items'
+/// order (`None` for a task that panicked). Dropping the future aborts the tasks.
+async fn in_order<T, R, Fut>(items: Vec<T>, limit: usize, f: impl Fn(T) -> Fut) -> Vec<Option<R>>
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let mut items = items.into_iter().enumerate();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.len() < limit.max(1) {
+            let Some((i, item)) = items.next() else {
+                break;
+            };
+            let work = f(item);
+            tasks.spawn(async move { (i, work.await) });
+        }
+        match tasks.join_next().await {
+            Some(Ok((i, r))) => results[i] = Some(r),
+            Some(Err(join)) => {
+                tracing::error!(error = %join, "a discovery task crashed");
+            }
+            None => break,
+        }
+    }
+    results
+}
+
+/// Resolves mailboxes and calendars (at most `concurrency` requests at once), then runs the
+/// chunks; each chunk loads its calendars' cursors when it starts.
 async fn execute(ctx: &Arc<Ctx>) {
-    let Some(mailboxes) = ctx.unless_halted(resolve_mailboxes(ctx)).await else {
+    let Some(items) = ctx.unless_halted(plan(ctx)).await else {
         return;
     };
-    let mut items = Vec::new();
-    for mailbox in mailboxes {
-        if ctx.stopping() {
-            return;
-        }
-        let calendars = match ctx.unless_halted(calendars_for(ctx, &mailbox)).await {
-            None => return,
-            Some(Ok(calendars)) => calendars,
-            Some(Err(diagnostic)) => {
-                mailbox_failed(ctx, &mailbox.address, diagnostic);
-                continue;
-            }
-        };
-        for calendar in calendars {
-            let key = CalendarKey {
-                route: ctx.name().to_string(),
-                mailbox: mailbox.address.clone(),
-                calendar: calendar.path.clone(),
-                backend: ctx.route.source.backend().to_string(),
-            };
-            let state = match ctx.state.calendar_state(&key).await {
-                Ok(state) => state,
-                Err(e) => {
-                    ctx.stop_with(state_diag(&e));
-                    return;
-                }
-            };
-            let cursor = if ctx.opts.full {
-                None
-            } else {
-                state.cursor.clone()
-            };
-            ctx.tally(&mailbox.address, |t| t.calendars += 1);
-            items.push(WorkItem {
-                request: SyncRequest {
-                    route: ctx.name().to_string(),
-                    mailbox: mailbox.clone(),
-                    calendar,
-                    window: ctx.window,
-                    cursor,
-                },
-                key,
-                state,
-            });
-        }
+    if ctx.stopping() {
+        return;
     }
     if let Some(observer) = &ctx.opts.observer {
         observer.planned(ctx.name(), items.len());
@@ -674,6 +668,76 @@ async fn execute(ctx: &Arc<Ctx>) {
     }
 }
 
+/// The route's work items: its mailboxes and, per mailbox, the calendars it reads — listed with
+/// the route's concurrency (`calendars = "default"` lists nothing: the default calendar needs no
+/// lookup). No state is loaded here.
+async fn plan(ctx: &Arc<Ctx>) -> Vec<WorkItem> {
+    let mailboxes = resolve_mailboxes(ctx).await;
+    let listed = in_order(mailboxes, ctx.route.config.concurrency, |mailbox| {
+        let ctx = Arc::clone(ctx);
+        async move {
+            let calendars = calendars_for(&ctx, &mailbox).await;
+            (mailbox, calendars)
+        }
+    })
+    .await;
+    let mut items = Vec::new();
+    for entry in listed {
+        let Some((mailbox, calendars)) = entry else {
+            ctx.stop_with(Diagnostic::new(
+                &catalogue::general::INTERNAL,
+                format!("listing the calendars of route {} crashed", ctx.name()),
+            ));
+            continue;
+        };
+        let calendars = match calendars {
+            Ok(calendars) => calendars,
+            Err(diagnostic) => {
+                mailbox_failed(ctx, &mailbox.address, diagnostic);
+                continue;
+            }
+        };
+        ctx.tally(&mailbox.address, |t| t.calendars += calendars.len() as u64);
+        for calendar in calendars {
+            items.push(WorkItem {
+                key: CalendarKey {
+                    route: ctx.name().to_string(),
+                    mailbox: mailbox.address.clone(),
+                    calendar: calendar.path.clone(),
+                    backend: ctx.route.source.backend().to_string(),
+                },
+                request: SyncRequest {
+                    route: ctx.name().to_string(),
+                    mailbox: mailbox.clone(),
+                    calendar,
+                    window: ctx.window,
+                    cursor: None,
+                },
+                event_count: 0,
+            });
+        }
+    }
+    items
+}
+
+/// Loads the stored cursor and event count of a chunk's calendars (the cursor is left out with
+/// `--full`). A state store failure stops the route.
+async fn load_states(ctx: &Ctx, work: &mut [WorkItem]) -> Result<(), ()> {
+    for item in work {
+        match ctx.state.calendar_state(&item.key).await {
+            Ok(state) => {
+                item.event_count = state.event_count;
+                item.request.cursor = if ctx.opts.full { None } else { state.cursor };
+            }
+            Err(e) => {
+                ctx.stop_with(state_diag(&e));
+                return Err(());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn mailbox_failed(ctx: &Ctx, address: &str, diagnostic: Diagnostic) {
     tracing::warn!(route = %ctx.name(), mailbox = %address, code = diagnostic.code(), detail = %diagnostic.detail(), "mailbox failed");
     ctx.tally(address, |t| t.errors.push(diagnostic));
@@ -685,19 +749,40 @@ async fn resolve_mailboxes(ctx: &Arc<Ctx>) -> Vec<MailboxInfo> {
     let source = &ctx.route.source;
     let mut out: Vec<MailboxInfo> = Vec::new();
     let mut seen = HashSet::new();
+    let mut wanted: Vec<String> = Vec::new();
     for address in &ctx.route.config.mailboxes {
         let normalized = address.trim().to_lowercase();
-        if !seen.insert(normalized.clone()) {
+        if seen.insert(normalized.clone()) {
+            wanted.push(normalized);
+        }
+    }
+    // Looked up concurrently, taken in the configured order: an address that an earlier one
+    // resolved to (an alias) is read once, under the earlier name.
+    let mut aliases = HashSet::new();
+    let resolved = in_order(wanted.clone(), ctx.route.config.concurrency, |address| {
+        let source = Arc::clone(source);
+        async move { source.resolve_mailbox(&address).await }
+    })
+    .await;
+    for (normalized, result) in wanted.into_iter().zip(resolved) {
+        if aliases.contains(&normalized) {
             continue;
         }
         ctx.tally(&normalized, |_| {});
-        match source.resolve_mailbox(&normalized).await {
+        let result = result.unwrap_or_else(|| {
+            Err(crate::source::SourceError::new(Diagnostic::new(
+                &catalogue::general::INTERNAL,
+                format!("looking up {normalized} crashed"),
+            )))
+        });
+        match result {
             Ok(mut info) => {
                 info.address = info.address.to_lowercase();
                 let name = info.name.clone();
                 ctx.tally(&normalized, |t| t.name = name);
                 if info.address != normalized {
                     seen.insert(info.address.clone());
+                    aliases.insert(info.address.clone());
                 }
                 out.push(MailboxInfo {
                     address: normalized,
@@ -809,9 +894,23 @@ async fn calendars_for(ctx: &Ctx, mailbox: &MailboxInfo) -> Result<Vec<CalendarI
     }
 }
 
-/// One chunk: one `Source::sync` call, its messages consumed as they come.
-async fn run_chunk(ctx: Arc<Ctx>, work: Vec<WorkItem>) {
-    let requests: Vec<SyncRequest> = work.iter().map(|w| w.request.clone()).collect();
+/// One chunk: its calendars' state loaded, one `Source::sync` call, its messages consumed as
+/// they come.
+async fn run_chunk(ctx: Arc<Ctx>, mut work: Vec<WorkItem>) {
+    if load_states(&ctx, &mut work).await.is_err() {
+        return;
+    }
+    // The cursors move into the source's requests (held once).
+    let requests: Vec<SyncRequest> = work
+        .iter_mut()
+        .map(|w| {
+            let cursor = w.request.cursor.take();
+            SyncRequest {
+                cursor,
+                ..w.request.clone()
+            }
+        })
+        .collect();
     let mut calendars: Vec<CalendarRun> = work.into_iter().map(CalendarRun::new).collect();
     let (out, mut rx) = SyncOutput::channel(8);
     let source = Arc::clone(&ctx.route.source);
@@ -926,13 +1025,13 @@ fn guard_warning(ctx: &Ctx, cal: &mut CalendarRun, what: String) {
 async fn handle_batch(ctx: &Ctx, cal: &mut CalendarRun, batch: SourceBatch) -> Result<(), Abort> {
     let (kind, upserts, deletes, complete) = match batch {
         SourceBatch::Snapshot { events } => {
-            if events.is_empty() && cal.item.state.event_count > 0 && guard_on(ctx) {
+            if events.is_empty() && cal.item.event_count > 0 && guard_on(ctx) {
                 let what = format!(
                     "route {}: calendar {} of {} reads empty but held {} events at the last sync",
                     ctx.name(),
                     cal.item.key.calendar,
                     cal.item.key.mailbox,
-                    cal.item.state.event_count
+                    cal.item.event_count
                 );
                 guard_warning(ctx, cal, what);
                 // Delivered as an incomplete snapshot: sinks remove nothing; not committed.

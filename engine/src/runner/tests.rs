@@ -2,7 +2,7 @@ use super::*;
 use crate::config::WindowConfig;
 use crate::plugin_host::PluginRegistry;
 use crate::source::{MailboxKind, SourceError};
-use crate::state::SqliteStateStore;
+use crate::state::{CalendarState, SqliteStateStore};
 use crate::testing::{FailPlan, MemorySource, MemoryStore, fixed_base, make_event, sink_table};
 
 fn route(name: &str, mailboxes: &[&str], sinks: &[&str]) -> RouteConfig {
@@ -816,6 +816,9 @@ struct SlowCalendars {
     running: std::sync::atomic::AtomicUsize,
     most: std::sync::atomic::AtomicUsize,
     calls: std::sync::atomic::AtomicUsize,
+    /// Calendar states the runner had loaded when `sync` was first called.
+    loads: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    loads_at_first_sync: Mutex<Option<usize>>,
 }
 
 impl SlowCalendars {
@@ -826,6 +829,8 @@ impl SlowCalendars {
             running: Default::default(),
             most: Default::default(),
             calls: Default::default(),
+            loads: None,
+            loads_at_first_sync: Mutex::new(None),
         }
     }
 }
@@ -857,6 +862,10 @@ impl Source for SlowCalendars {
         self.inner.calendars(mailbox).await
     }
     async fn sync(&self, work: Vec<SyncRequest>, out: SyncOutput) {
+        if let Some(loads) = &self.loads {
+            let now = loads.load(std::sync::atomic::Ordering::SeqCst);
+            lock(&self.loads_at_first_sync).get_or_insert(now);
+        }
         self.inner.sync(work, out).await
     }
     async fn probe(&self, probe_mailbox: Option<&str>) -> Vec<crate::source::ProbeStep> {
@@ -986,4 +995,191 @@ async fn shutdown_during_a_sink_retry_is_a_cancellation_not_a_sink_failure() {
             .expect("cal")
             .is_empty()
     );
+}
+
+/// A state store that counts `calendar_state` calls (what the runner loads: cursors and counts).
+struct CountingState {
+    inner: SqliteStateStore,
+    loads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl StateStore for CountingState {
+    async fn calendar_state(&self, key: &CalendarKey) -> Result<CalendarState, StateError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.calendar_state(key).await
+    }
+    async fn resolve_items(
+        &self,
+        key: &CalendarKey,
+        item_ids: &[String],
+    ) -> Result<HashMap<String, EventKey>, StateError> {
+        self.inner.resolve_items(key, item_ids).await
+    }
+    async fn commit_calendar(&self, commit: &CalendarCommit) -> Result<(), StateError> {
+        self.inner.commit_calendar(commit).await
+    }
+    async fn begin_run(
+        &self,
+        id: &str,
+        route: &str,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        self.inner.begin_run(id, route, started_at).await
+    }
+    async fn finish_run(
+        &self,
+        id: &str,
+        finished_at: DateTime<Utc>,
+        status: RunStatus,
+        counts: &RunCounts,
+        errors: &[ErrorRecord],
+    ) -> Result<(), StateError> {
+        self.inner
+            .finish_run(id, finished_at, status, counts, errors)
+            .await
+    }
+    async fn mark_interrupted_runs(&self) -> Result<u64, StateError> {
+        self.inner.mark_interrupted_runs().await
+    }
+    async fn record_event(&self, entry: &crate::state::RunRecord) -> Result<(), StateError> {
+        self.inner.record_event(entry).await
+    }
+    async fn history(
+        &self,
+        route: Option<&str>,
+        filter: crate::state::HistoryFilter,
+        limit: u32,
+    ) -> Result<Vec<crate::state::RunRecord>, StateError> {
+        self.inner.history(route, filter, limit).await
+    }
+    async fn record_mailbox(
+        &self,
+        route: &str,
+        mailbox: &str,
+        name: Option<&str>,
+        at: DateTime<Utc>,
+        outcome: &MailboxOutcome,
+    ) -> Result<(), StateError> {
+        self.inner
+            .record_mailbox(route, mailbox, name, at, outcome)
+            .await
+    }
+    async fn mailbox_status(
+        &self,
+        route: Option<&str>,
+    ) -> Result<Vec<crate::state::MailboxStatus>, StateError> {
+        self.inner.mailbox_status(route).await
+    }
+    async fn record_rejections(
+        &self,
+        route: &str,
+        sink: &str,
+        rejected: &[Rejection],
+        accepted: &[EventKey],
+    ) -> Result<(), StateError> {
+        self.inner
+            .record_rejections(route, sink, rejected, accepted)
+            .await
+    }
+    async fn rejections(&self, route: Option<&str>) -> Result<Vec<Rejection>, StateError> {
+        self.inner.rejections(route).await
+    }
+    async fn calendars(
+        &self,
+        route: Option<&str>,
+    ) -> Result<Vec<(CalendarKey, CalendarState)>, StateError> {
+        self.inner.calendars(route).await
+    }
+    async fn item_index(&self, key: &CalendarKey) -> Result<HashMap<String, EventKey>, StateError> {
+        self.inner.item_index(key).await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+#[tokio::test]
+async fn cursors_are_loaded_per_chunk_and_discovery_runs_concurrently() {
+    let mailboxes = 24;
+    let inner = Arc::new(MemorySource::generate(
+        "memory",
+        3,
+        mailboxes,
+        12,
+        fixed_base(),
+    ));
+    let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut slow = SlowCalendars::new(inner.clone(), Duration::from_millis(100));
+    slow.loads = Some(loads.clone());
+    let slow = Arc::new(slow);
+    let addresses = rooms(mailboxes);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let mut config = route("discovery", &refs, &["runner-discovery"]);
+    config.calendars = CalendarSelection::All;
+    config.concurrency = 4;
+    let runtime = RouteRuntime {
+        config,
+        source: slow.clone(),
+        sinks: vec![sink("runner-discovery").await],
+    };
+    let state: Arc<dyn StateStore> = Arc::new(CountingState {
+        inner: SqliteStateStore::in_memory().await.expect("state"),
+        loads: loads.clone(),
+    });
+    let started = Instant::now();
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(report.counts.calendars, mailboxes as u64);
+    use std::sync::atomic::Ordering::SeqCst;
+    // Discovery: one `calendars` call per mailbox, up to the route's concurrency at once.
+    assert_eq!(slow.calls.load(SeqCst), mailboxes);
+    assert_eq!(
+        slow.most.load(SeqCst),
+        4,
+        "calendar discovery runs 4 at once"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(100 * mailboxes as u64 / 2),
+        "discovery took {:?}",
+        started.elapsed()
+    );
+    // Cursors: loaded chunk by chunk, not the whole tenant before the first request.
+    let at_first = lock(&slow.loads_at_first_sync).expect("synced");
+    assert!(
+        at_first <= 4,
+        "{at_first} calendar states loaded before the first request (chunks of 1, 4 in flight)"
+    );
+    assert_eq!(loads.load(SeqCst), mailboxes, "each calendar's state once");
+    let window = window_of(&runtime);
+    assert_eq!(
+        MemoryStore::named("runner-discovery").content(),
+        inner.truth(&window)
+    );
+
+    // The second run continues from the cursors loaded per chunk: deltas only.
+    inner.mutate(3, 10, fixed_base());
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert!(
+        report.mailboxes.iter().all(|m| m.warnings.is_empty()),
+        "{report:#?}"
+    );
+    assert_eq!(
+        MemoryStore::named("runner-discovery").content(),
+        inner.truth(&window)
+    );
+    assert!(
+        MemoryStore::named("runner-discovery").batches()[mailboxes..]
+            .iter()
+            .all(|b| b.kind == BatchKind::Delta)
+    );
+
+    // `calendars = "default"` asks the source for no calendar list at all.
+    let calls = slow.calls.load(SeqCst);
+    let mut runtime = runtime;
+    runtime.config.calendars = CalendarSelection::Default;
+    let report = run_route(&runtime, state, &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    assert_eq!(slow.calls.load(SeqCst), calls);
 }
