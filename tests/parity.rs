@@ -362,6 +362,10 @@ async fn targets(source: &dyn Source, mailboxes: &[String]) -> Vec<(MailboxInfo,
     out
 }
 
+/// (mailbox, simulator calendar path) → the neutral path both backends must give it, for
+/// calendars whose display name is not unique in the mailbox (the others: [`neutral_path`]).
+type Renamed = BTreeMap<(String, String), String>;
+
 fn neutral_path(sim_path: &str) -> String {
     match sim_path.rsplit_once('/') {
         None => "default".to_string(),
@@ -389,7 +393,7 @@ fn enum_from<T: serde::de::DeserializeOwned>(sim_spelling: &Value) -> T {
 }
 
 /// The simulator's truth instance as the canonical event both backends must produce.
-fn expected_event(mailbox: &str, t: &TruthInstance) -> Event {
+fn expected_event(mailbox: &str, t: &TruthInstance, renamed: &Renamed) -> Event {
     let v = serde_json::to_value(t).expect("truth json");
     let goid = GlobalObjectId::from_hex(&t.goid).expect("goid");
     let kind = match v["kind"].as_str() {
@@ -413,7 +417,10 @@ fn expected_event(mailbox: &str, t: &TruthInstance) -> Event {
     let identity = EventIdentity::new(mailbox, goid, original).expect("identity");
     let mut e = Event::new(
         identity,
-        neutral_path(&t.calendar),
+        renamed
+            .get(&(mailbox.to_string(), t.calendar.clone()))
+            .cloned()
+            .unwrap_or_else(|| neutral_path(&t.calendar)),
         SourceIds::default(),
         t.subject.clone(),
         start,
@@ -541,7 +548,12 @@ fn compare(
     problems
 }
 
-fn truth(sim: &Simulator, mailboxes: &[String], w: Window) -> BTreeMap<(String, EventKey), Event> {
+fn truth(
+    sim: &Simulator,
+    mailboxes: &[String],
+    w: Window,
+    renamed: &Renamed,
+) -> BTreeMap<(String, EventKey), Event> {
     let mut out = BTreeMap::new();
     for m in mailboxes {
         for t in sim
@@ -549,7 +561,7 @@ fn truth(sim: &Simulator, mailboxes: &[String], w: Window) -> BTreeMap<(String, 
             .truth_all_calendars(m, w.start, w.end)
             .expect("truth")
         {
-            let e = expected_event(m, &t);
+            let e = expected_event(m, &t, renamed);
             assert!(
                 out.insert((m.clone(), e.key().clone()), e).is_none(),
                 "the truth holds a key twice"
@@ -595,6 +607,7 @@ fn check_parity(
     w: Window,
     ews: &Side,
     graph: &Side,
+    renamed: &Renamed,
 ) {
     let (e, g) = (ews.held.events(), graph.held.events());
     assert!(!e.is_empty(), "{stage}: EWS read nothing");
@@ -602,7 +615,7 @@ fn check_parity(
         &format!("{stage}: EWS vs Graph"),
         &compare("ews", &e, "graph", &g, true),
     );
-    let want = truth(sim, mailboxes, w);
+    let want = truth(sim, mailboxes, w, renamed);
     assert_none(
         &format!("{stage}: EWS vs truth"),
         &compare("ews", &e, "truth", &want, false),
@@ -640,6 +653,8 @@ async fn ews_and_graph_read_the_same_canonical_events() {
     let (s, e) = sim.window();
     let w = Window { start: s, end: e };
     add_zone_cases(&sim);
+    let dup_room = "room-2.01@contoso.com";
+    let archived_maintenance = add_same_named_calendars(&sim, dup_room);
 
     let user = {
         let t = sim.tenant();
@@ -689,10 +704,39 @@ async fn ews_and_graph_read_the_same_canonical_events() {
         "sub-calendars are part of the test"
     );
 
+    // Two calendars named "Maintenance" in room-2.01 (one under "Archive"): distinct paths,
+    // the same through both backends (asserted above), each holding its own meeting.
+    let same_named: Vec<&CalendarInfo> = ews
+        .targets
+        .iter()
+        .filter(|(m, c)| m.address == dup_room && c.name == "Maintenance")
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(same_named.len(), 2, "{same_named:?}");
+    assert_ne!(same_named[0].path, same_named[1].path);
+    let mut renamed = Renamed::new();
+    for cal in &same_named {
+        assert!(cal.path.starts_with("Maintenance ("), "{}", cal.path);
+        let (_, index) = sim
+            .tenant()
+            .resolve_folder_id(&cal.id)
+            .expect("a simulator folder id");
+        let sim_path = if index == archived_maintenance {
+            "Calendar/Archive/Maintenance"
+        } else {
+            "Calendar/Maintenance"
+        };
+        renamed.insert(
+            (dup_room.to_string(), sim_path.to_string()),
+            cal.path.clone(),
+        );
+    }
+    assert_eq!(renamed.len(), 2, "one path per calendar");
+
     // 1. Full reads.
     ews.sync(w).await;
     graph.sync(w).await;
-    check_parity("full read", &sim, &mailboxes, w, &ews, &graph);
+    check_parity("full read", &sim, &mailboxes, w, &ews, &graph, &renamed);
     let all = ews.held.events();
     let count = |f: &dyn Fn(&Event) -> bool| all.values().filter(|e| f(e)).count();
     assert!(count(&|e| e.all_day && e.show_as == ShowAs::Busy) >= 4);
@@ -725,13 +769,21 @@ async fn ews_and_graph_read_the_same_canonical_events() {
     // 2. Nothing changed: Graph starts its delta rounds, EWS sees no change.
     ews.sync(w).await;
     graph.sync(w).await;
-    check_parity("second sync, no changes", &sim, &mailboxes, w, &ews, &graph);
+    check_parity(
+        "second sync, no changes",
+        &sim,
+        &mailboxes,
+        w,
+        &ews,
+        &graph,
+        &renamed,
+    );
 
     // 3. Changes through the control API, then incremental syncs through both.
     change_tenant(&sim, w);
     ews.sync(w).await;
     graph.sync(w).await;
-    check_parity("after changes", &sim, &mailboxes, w, &ews, &graph);
+    check_parity("after changes", &sim, &mailboxes, w, &ews, &graph, &renamed);
     assert!(graph.held.deltas > 0, "Graph synced incrementally");
     ews.sync(w).await;
     graph.sync(w).await;
@@ -742,8 +794,35 @@ async fn ews_and_graph_read_the_same_canonical_events() {
         w,
         &ews,
         &graph,
+        &renamed,
     );
     sim.shutdown().await;
+}
+
+/// A second "Maintenance" calendar in `room` (under a new "Archive" calendar; the first room of
+/// a floor has one already) with one meeting in it; returns its simulator calendar index.
+fn add_same_named_calendars(sim: &Simulator, room: &str) -> u16 {
+    let c = sim.control();
+    c.create_calendar(room, "Archive", None).expect("Archive");
+    let index = c
+        .create_calendar(room, "Maintenance", Some("Calendar/Archive"))
+        .expect("Archive/Maintenance");
+    let (start, _) = sim.window();
+    let at = start + Duration::days(3) + Duration::hours(8);
+    for (calendar, subject) in [
+        ("Calendar/Archive/Maintenance", "Archived lift inspection"),
+        ("Calendar/Maintenance", "Lift inspection"),
+    ] {
+        c.create_event(
+            room,
+            &new_event(json!({
+                "subject": subject, "calendar": calendar,
+                "start": at, "end": at + Duration::minutes(45),
+            })),
+        )
+        .expect("event in a same-named calendar");
+    }
+    index
 }
 
 /// Adds, changes, cancels, moves and deletes; all-day events change dates and zones.

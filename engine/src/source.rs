@@ -53,9 +53,18 @@ pub struct CalendarInfo {
     /// The backend's id of the folder (EWS `FolderId`, Graph calendar id). Empty for "the
     /// mailbox's default calendar" when the backend can address it without an id.
     pub id: String,
-    /// Backend-neutral path: `"default"` for the main calendar, else the calendar's display name
-    /// (`"Maintenance"`) — flat, because Graph lists calendars without their folder hierarchy.
-    /// This is what sinks see.
+    /// Backend-neutral path, unique in the mailbox and the same through EWS and Graph — flat,
+    /// because Graph lists calendars without their folder hierarchy. This is what sinks see and
+    /// what names the calendar's cursor. The rule (`calpump_backend_common::calendars`):
+    /// - `"default"` for the main calendar;
+    /// - else the calendar's display name (`"Maintenance"`; a blank name reads `"Calendar"`)
+    ///   when no other calendar of the mailbox but the main one has that name
+    ///   (case-insensitively) and it is not `"default"`;
+    /// - else the name plus the first 8 hex digits of the SHA-256 of the folder's
+    ///   backend-neutral identity (`"Maintenance (3f2a9c1e)"`, longer only if two paths would
+    ///   still coincide): the folder's entry id inside its Exchange web service id, which EWS
+    ///   (`FolderId`) and Graph (the calendar `id`, its REST spelling) both carry — so the path
+    ///   does not depend on the order in which calendars are listed.
     pub path: String,
     pub name: String,
     pub is_default: bool,

@@ -15,11 +15,13 @@
 //! - [`stats`]: request, throttle, retry and error counters per profile and operation;
 //! - [`text`]: short, redacted excerpts of bodies for details;
 //! - [`tz`]: Windows → IANA zone names and all-day bounds, [`ical`]: the iCalendar UID from the
-//!   global object id — so both backends map every event the same way.
+//!   global object id, [`calendars`]: the neutral calendar paths (unique per mailbox) — so both
+//!   backends map every event the same way.
 //!
 //! It depends on the engine (diagnostics, secrets, config issues, `SourceError`) and nothing
 //! else of calpump. Start with the README.
 
+pub mod calendars;
 pub mod expiry;
 pub mod http;
 pub mod ical;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use calpump_backend_common::calendars;
 use calpump_backend_common::http::{HttpClient, display_url};
 use calpump_backend_common::oauth::scopes;
 use calpump_backend_common::retry::RetryPolicy;
@@ -962,18 +963,27 @@ impl Source for EwsSource {
             ..CalendarInfo::default_calendar()
         }];
         if main.child_folder_count.unwrap_or(1) > 0 {
-            for folder in self.find_sub_calendars(&url, &mailbox.address).await? {
-                if !folder.is_calendar() {
-                    continue;
-                }
-                let name = folder
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| folder.id.clone());
+            let folders: Vec<_> = self
+                .find_sub_calendars(&url, &mailbox.address)
+                .await?
+                .into_iter()
+                .filter(|f| f.is_calendar())
+                .collect();
+            // `FindFolder` `Deep` finds same-named calendars in different parents; the path
+            // rule shared with Graph (backend-common `calendars`) keeps them apart by folder id.
+            let listed: Vec<calendars::Listed<'_>> = folders
+                .iter()
+                .map(|f| calendars::Listed {
+                    name: f.display_name.as_deref(),
+                    id: &f.id,
+                })
+                .collect();
+            let paths = calendars::paths(&listed);
+            for (folder, path) in folders.iter().zip(paths) {
                 out.push(CalendarInfo {
                     id: folder.id.clone(),
-                    path: name.clone(),
-                    name,
+                    path,
+                    name: calendars::display_name(folder.display_name.as_deref()).to_string(),
                     is_default: false,
                     item_count: folder.total_count,
                 });

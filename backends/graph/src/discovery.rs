@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use calpump_backend_common::calendars;
 use calpump_engine::diagnostics::catalogue::graph;
 use calpump_engine::source::{CalendarInfo, MailboxInfo, MailboxKind, RoomList, SourceError};
 use tokio::time::Instant;
@@ -222,29 +223,45 @@ impl GraphSource {
             .collect();
         // The main calendar first (the service lists it first too, but do not rely on it).
         calendars.sort_by_key(|c| !c.is_default_calendar);
+        let any_default = calendars.iter().any(|c| c.is_default_calendar);
+        let is_default: Vec<bool> = (0..calendars.len())
+            .map(|i| calendars[i].is_default_calendar || (i == 0 && !any_default))
+            .collect();
+        // Graph lists calendars flat; the path rule shared with EWS (backend-common
+        // `calendars`) keeps same-named ones apart by their folder ids, whatever the order.
+        let others: Vec<(usize, calendars::Listed<'_>)> = calendars
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !is_default[*i])
+            .map(|(i, c)| {
+                (
+                    i,
+                    calendars::Listed {
+                        name: c.name.as_deref(),
+                        id: c.id.as_deref().unwrap_or_default(),
+                    },
+                )
+            })
+            .collect();
+        let listed: Vec<calendars::Listed<'_>> = others.iter().map(|(_, l)| *l).collect();
+        let mut paths: HashMap<usize, String> = others
+            .iter()
+            .map(|(i, _)| *i)
+            .zip(calendars::paths(&listed))
+            .collect();
         let mut out: Vec<CalendarInfo> = Vec::with_capacity(calendars.len());
-        let mut used: HashMap<String, usize> = HashMap::new();
         for (i, c) in calendars.iter().enumerate() {
-            let name = c.name.clone().unwrap_or_else(|| "Calendar".to_string());
-            let is_default = c.is_default_calendar
-                || (i == 0 && !calendars.iter().any(|c| c.is_default_calendar));
-            let path = if is_default {
+            let name = calendars::display_name(c.name.as_deref()).to_string();
+            let path = if is_default[i] {
                 calpump_engine::source::DEFAULT_CALENDAR.to_string()
             } else {
-                // Graph lists calendars flat; two of the same name get a number.
-                let n = used.entry(name.to_lowercase()).or_insert(0);
-                *n += 1;
-                if *n == 1 {
-                    name.clone()
-                } else {
-                    format!("{name} ({n})")
-                }
+                paths.remove(&i).unwrap_or_else(|| name.clone())
             };
             out.push(CalendarInfo {
                 id: c.id.clone().unwrap_or_default(),
                 path,
                 name,
-                is_default,
+                is_default: is_default[i],
                 item_count: None,
             });
         }

@@ -504,3 +504,105 @@ async fn calendars_report_item_counts() {
     assert_eq!(items_per_calendar().0, default_items);
     env.sim.shutdown().await;
 }
+
+/// Two sub-calendars with the same display name ("Maintenance", and "Maintenance" inside a
+/// sub-calendar "Archive") get two distinct paths by the rule shared with EWS
+/// (backend-common `calendars`): the name plus a suffix derived from the folder id. Each keeps
+/// its own cursor and events: a snapshot of one never removes the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_named_calendars_get_distinct_stable_paths_and_keep_their_events() {
+    use calpump_backend_common::calendars;
+    let env = common::start(2, Cred::Secret).await;
+    let room = common::room(1, 1);
+    let c = env.sim.control();
+    c.create_calendar(&room, "Archive", None).unwrap();
+    c.create_calendar(&room, "Maintenance", Some("Calendar/Archive"))
+        .unwrap();
+    let window = common::window(&env.sim);
+    let at = window.start + chrono::Duration::days(2) + chrono::Duration::hours(9);
+    for (calendar, subject) in [
+        ("Calendar/Maintenance", "Boiler check"),
+        ("Calendar/Archive/Maintenance", "Archived lamp check"),
+    ] {
+        let ev: calpump_simulator::NewEvent = serde_json::from_value(serde_json::json!({
+            "subject": subject, "start": at, "end": at + chrono::Duration::minutes(30),
+            "calendar": calendar
+        }))
+        .unwrap();
+        c.create_event(&room, &ev).unwrap();
+    }
+    let listed = env.source.calendars(&common::mailbox(&room)).await.unwrap();
+    let maintenance: Vec<_> = listed.iter().filter(|c| c.name == "Maintenance").collect();
+    assert_eq!(maintenance.len(), 2, "{listed:?}");
+    for cal in &maintenance {
+        assert_ne!(
+            cal.path, "Maintenance",
+            "a duplicate name is never a path: {listed:?}"
+        );
+        let others: Vec<calendars::Listed<'_>> = maintenance
+            .iter()
+            .map(|c| calendars::Listed {
+                name: Some(&c.name),
+                id: &c.id,
+            })
+            .collect();
+        assert!(
+            calendars::paths(&others).contains(&cal.path),
+            "the shared rule: {}",
+            cal.path
+        );
+        assert!(cal.path.starts_with("Maintenance ("), "{}", cal.path);
+    }
+    assert_ne!(maintenance[0].path, maintenance[1].path);
+    assert!(
+        listed.iter().any(|c| c.path == "Archive"),
+        "unique names stay plain"
+    );
+    // Listing again gives the same paths.
+    let again = env.source.calendars(&common::mailbox(&room)).await.unwrap();
+    assert_eq!(listed, again);
+
+    // Which calendar holds which meeting: each read alone.
+    let mut expected = std::collections::HashMap::new();
+    for cal in &maintenance {
+        let mut alone = Collector::default();
+        let target = vec![(room.clone(), (*cal).clone())];
+        assert_eq!(alone.sync(&env.source, &target, window).await, 0);
+        let subjects: Vec<String> = alone
+            .of(&room)
+            .iter()
+            .filter(|e| e.subject.contains("check"))
+            .map(|e| e.subject.clone())
+            .collect();
+        assert_eq!(subjects.len(), 1, "{subjects:?}");
+        expected.insert(subjects[0].clone(), cal.path.clone());
+    }
+    assert_eq!(expected.len(), 2);
+
+    let targets: Vec<(String, calpump_engine::source::CalendarInfo)> =
+        listed.iter().map(|c| (room.clone(), c.clone())).collect();
+    let mut collector = Collector::default();
+    // Full read, delta round, incremental: both calendars' meetings stay, each in its own.
+    for _ in 0..3 {
+        assert_eq!(
+            collector.sync(&env.source, &targets, window).await,
+            0,
+            "{:?}",
+            collector.errors
+        );
+        for (subject, path) in &expected {
+            let e = collector
+                .of(&room)
+                .into_iter()
+                .find(|e| &e.subject == subject)
+                .unwrap_or_else(|| panic!("{subject} is kept"));
+            assert_eq!(&e.calendar, path, "{subject}");
+        }
+    }
+    assert_eq!(
+        collector.cursors.keys().filter(|(m, _)| m == &room).count(),
+        listed.len(),
+        "one cursor per calendar"
+    );
+    env.sim.shutdown().await;
+}
