@@ -442,7 +442,12 @@ fn read_attendees(node: &Node<'_>, name: &str) -> Vec<RawAttendee> {
         .collect()
 }
 
-/// `xs:duration` like `-PT1H`, `PT5H30M`, `PT0M` in minutes.
+/// Largest magnitude accepted from [`parse_duration_minutes`]: 400 days. A zone's bias is at
+/// most a day; anything near `i32::MAX` minutes is hostile or broken input.
+const MAX_DURATION_MINUTES: f64 = 400.0 * 1440.0;
+
+/// `xs:duration` like `-PT1H`, `PT5H30M`, `PT0M` in minutes; `None` for anything malformed
+/// or longer than [`MAX_DURATION_MINUTES`] (never an overflow, whatever the server sends).
 pub fn parse_duration_minutes(text: &str) -> Option<i32> {
     let text = text.trim();
     let (negative, rest) = match text.strip_prefix('-') {
@@ -450,7 +455,7 @@ pub fn parse_duration_minutes(text: &str) -> Option<i32> {
         None => (false, text),
     };
     let rest = rest.strip_prefix('P')?;
-    let mut minutes: i64 = 0;
+    let mut minutes: f64 = 0.0;
     let mut number = String::new();
     let mut in_time = false;
     for c in rest.chars() {
@@ -467,14 +472,18 @@ pub fn parse_duration_minutes(text: &str) -> Option<i32> {
                     ('S', true) => 1.0 / 60.0,
                     _ => return None,
                 };
-                minutes += (value * factor).round() as i64;
+                minutes += value * factor;
+                if !minutes.is_finite() || minutes > MAX_DURATION_MINUTES {
+                    return None;
+                }
             }
         }
     }
     if !number.is_empty() {
         return None;
     }
-    let minutes = i32::try_from(minutes).ok()?;
+    // In range by the check above, so the cast and the negation cannot overflow.
+    let minutes = minutes.round() as i32;
     Some(if negative { -minutes } else { minutes })
 }
 
@@ -497,7 +506,7 @@ fn read_time_zone(node: &Node<'_>) -> TimeZoneDef {
         standard_offset_minutes: standard
             .and_then(|p| p.attr("Bias"))
             .and_then(parse_duration_minutes)
-            .map(|bias| -bias),
+            .and_then(i32::checked_neg),
     }
 }
 
@@ -768,6 +777,24 @@ mod tests {
         assert_eq!(parse_duration_minutes("PT0M"), Some(0));
         assert_eq!(parse_duration_minutes("P1D"), Some(1440));
         assert_eq!(parse_duration_minutes("garbage"), None);
+        // Hostile or broken values: no overflow, no panic, no absurd offset.
+        for hostile in [
+            "PT99999999999999999999H",
+            "-PT2147483648M",
+            "P9999999999D",
+            "PT1e400H",
+            "PT.H",
+            "PT1H1H1H99999999999M",
+            "-P",
+        ] {
+            let parsed = parse_duration_minutes(hostile);
+            assert!(
+                parsed.is_none_or(|m| m.abs() <= 400 * 1440),
+                "{hostile}: {parsed:?}"
+            );
+        }
+        assert_eq!(parse_duration_minutes("PT99999999999999999999H"), None);
+        assert_eq!(parse_duration_minutes("-P400D"), Some(-400 * 1440));
     }
 
     #[test]
