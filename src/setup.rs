@@ -36,7 +36,8 @@ pub fn load_config(path: &Path) -> Result<Config> {
     }
 }
 
-/// The built-in sinks plus every plugin file in the configured directories.
+/// The built-in sinks plus every plugin file in the configured directories; a file named like a
+/// built-in replaces it (logged), two files with one name are refused (see `plugin_host`).
 pub fn plugin_registry(config: &Config) -> PluginRegistry {
     let mut registry = PluginRegistry::new();
     for table in crate::sinks::builtin_tables() {

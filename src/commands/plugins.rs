@@ -1,5 +1,6 @@
-//! `calpump plugins`: the sink plugins found, their ABI version and config schema, and the
-//! files that were refused with the reason.
+//! `calpump plugins`: the sink plugins found, their ABI version and config schema, the built-in
+//! a plugin file replaces (`replaces_builtin` in `--json`), and the files that were refused with
+//! the reason.
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ pub fn run(global: &Global, args: &PluginsArgs) -> Result<ExitCode> {
             "\n{} {} (ABI {}.{}) — {origin}",
             plugin.name, plugin.version, plugin.abi_major, plugin.abi_minor
         );
+        if let Some(builtin) = &plugin.replaces_builtin {
+            println!("  replaces the built-in {} {builtin}", plugin.name);
+        }
         println!(
             "  config schema: {}",
             serde_json::to_string(&plugin.config_schema).unwrap_or_default()

@@ -8,9 +8,19 @@
 //!
 //! A file's table header (`abi_major`, `abi_minor`, `struct_size`) is read before anything else;
 //! a different major version or a table smaller than v1.0 is refused with an error naming the
-//! file and both versions ([`catalogue::general::PLUGIN_REFUSED`]). Two plugins with one name are
-//! an error. Libraries are never unloaded: a loaded [`libloading::Library`] is leaked on purpose,
-//! so the table and every pointer the plugin handed out stay valid for the life of the process.
+//! file and both versions ([`catalogue::general::PLUGIN_REFUSED`]). Libraries are never
+//! unloaded: a loaded [`libloading::Library`] is leaked on purpose, so the table and every
+//! pointer the plugin handed out stay valid for the life of the process.
+//!
+//! Names (the table's `name`, used as `plugin = "…"`), checked after the ABI:
+//! * a **file** named like a **built-in** sink replaces the built-in, whichever was registered
+//!   first — so an admin can update one sink (`libcalpump_doorsign.so` into a plugin
+//!   directory) without a new calpump binary. A warning names the file, the file's version and
+//!   the built-in's; [`PluginInfo::replaces_builtin`] (and `calpump plugins`) shows it;
+//! * two **files** with one name are an error ([`PluginError::NameClash`], naming both files):
+//!   the one found first (configured directories in order, then `plugins/` beside the
+//!   executable; file names in order inside a directory) stays, the other is refused;
+//! * two **built-ins** with one name are an error of the binary.
 //!
 //! A [`SinkHandle`] is one instance of a plugin (`[sinks.<name>]`), shared by every route that
 //! names it; see [`handle`].
@@ -56,6 +66,8 @@ pub struct PluginInfo {
     /// JSON Schema of the plugin's configuration table (as the plugin gave it; `null` when it is
     /// not valid JSON).
     pub config_schema: serde_json::Value,
+    /// A plugin file named like a built-in sink replaces it: the replaced built-in's version.
+    pub replaces_builtin: Option<String>,
 }
 
 /// A plugin file that was found but not used, and why.
@@ -99,6 +111,8 @@ struct Registered {
 #[derive(Default)]
 pub struct PluginRegistry {
     plugins: BTreeMap<String, Registered>,
+    /// Every built-in registered, by name → version (also those a file replaced).
+    builtins: BTreeMap<String, String>,
     refused: Vec<RefusedPlugin>,
     /// Canonical paths already looked at (a directory may be configured twice).
     seen_files: Vec<PathBuf>,
@@ -280,16 +294,51 @@ impl PluginRegistry {
                 reason: "the plugin has an empty name".into(),
             });
         }
-        if let Some(existing) = self.plugins.get(&name) {
-            let first = match &existing.info.origin {
-                PluginOrigin::Builtin => "the built-in one".to_string(),
-                PluginOrigin::File(f) => f.display().to_string(),
-            };
-            return Err(PluginError::NameClash {
-                name,
-                first,
-                second: label.to_string(),
-            });
+        let existing = self
+            .plugins
+            .get(&name)
+            .map(|r| (r.info.origin.clone(), r.info.version.clone()));
+        let mut replaces_builtin = None;
+        match (&origin, existing) {
+            (_, None) => {}
+            (PluginOrigin::File(_), Some((PluginOrigin::Builtin, builtin_version))) => {
+                // The file replaces the built-in registered before it.
+                log_replacement(&name, label, &version, &builtin_version);
+                replaces_builtin = Some(builtin_version);
+            }
+            (PluginOrigin::File(_), Some((PluginOrigin::File(first), _))) => {
+                return Err(PluginError::NameClash {
+                    name,
+                    first: first.display().to_string(),
+                    second: label.to_string(),
+                });
+            }
+            (PluginOrigin::Builtin, Some((existing_origin, existing_version))) => {
+                if self.builtins.contains_key(&name) {
+                    return Err(PluginError::NameClash {
+                        name,
+                        first: "the built-in one".to_string(),
+                        second: label.to_string(),
+                    });
+                }
+                // A built-in registered after a file of its name: the file stays.
+                if let PluginOrigin::File(file) = &existing_origin {
+                    log_replacement(
+                        &name,
+                        &file.display().to_string(),
+                        &existing_version,
+                        &version,
+                    );
+                }
+                if let Some(registered) = self.plugins.get_mut(&name) {
+                    registered.info.replaces_builtin = Some(version.clone());
+                }
+                self.builtins.insert(name, version);
+                return Ok(());
+            }
+        }
+        if origin == PluginOrigin::Builtin {
+            self.builtins.insert(name.clone(), version.clone());
         }
         let info = PluginInfo {
             name: name.clone(),
@@ -298,6 +347,7 @@ impl PluginRegistry {
             abi_minor: table.abi_minor,
             origin,
             config_schema: serde_json::from_str(&schema).unwrap_or(serde_json::Value::Null),
+            replaces_builtin,
         };
         let host = host_api::host_api_for(&name);
         tracing::debug!(plugin = %name, origin = %label, "sink plugin registered");
@@ -395,6 +445,17 @@ impl PluginRegistry {
         )
         .await
     }
+}
+
+/// The warning of a plugin file taking a built-in sink's place.
+fn log_replacement(name: &str, file: &str, file_version: &str, builtin_version: &str) {
+    tracing::warn!(
+        plugin = %name,
+        file = %file,
+        version = %file_version,
+        builtin_version = %builtin_version,
+        "a plugin file replaces the built-in sink of its name"
+    );
 }
 
 /// `plugins/` beside the running executable.

@@ -179,3 +179,104 @@ fn a_missing_directory_and_a_non_plugin_file_are_reported() {
     registry.load_dir(dir.path());
     assert_eq!(registry.refused().len(), 1);
 }
+
+/// A newer build of the `probe` sink, as it would come in a plugin file.
+mod newer {
+    use calpump_plugin::{Batch, Sink, SinkError, SinkResult};
+
+    pub struct NewerProbe;
+
+    impl Sink for NewerProbe {
+        const NAME: &'static str = "probe";
+        const VERSION: &'static str = "0.2.0";
+        const CONFIG_SCHEMA: &'static str = r#"{"type":"object"}"#;
+
+        fn check(_config: &serde_json::Value) -> Result<Vec<String>, SinkError> {
+            Ok(vec!["the newer probe".into()])
+        }
+
+        fn create(_config: serde_json::Value) -> Result<Self, SinkError> {
+            Ok(NewerProbe)
+        }
+
+        fn write_batch(&self, batch: Batch) -> Result<SinkResult, SinkError> {
+            Ok(SinkResult::all_accepted(&batch))
+        }
+
+        fn flush(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    calpump_plugin::sink_table!(NewerProbe);
+}
+
+/// Registers `table` as if loaded from `file` (after its ABI check passed).
+fn register_file(
+    registry: &mut PluginRegistry,
+    table: &'static SinkPluginV1,
+    file: &str,
+) -> Result<(), PluginError> {
+    // SAFETY: a `sink_table!` table is a complete static v1 table.
+    unsafe { registry.register(table, PluginOrigin::File(PathBuf::from(file)), file) }
+}
+
+fn used_check(registry: &PluginRegistry) -> Vec<String> {
+    registry
+        .check("probe", &serde_json::json!({"mode": "x"}))
+        .expect("check")
+}
+
+#[test]
+fn a_plugin_file_replaces_the_builtin_of_its_name_but_two_files_clash() {
+    let mut registry = PluginRegistry::new();
+    registry.register_builtin(sink_table()).expect("built-in");
+    assert_eq!(used_check(&registry), vec!["probe is for tests".to_string()]);
+
+    register_file(&mut registry, newer::sink_table(), "/opt/a/libprobe.so")
+        .expect("a file replaces the built-in");
+    let info = registry.get("probe").expect("probe");
+    assert_eq!(info.origin, PluginOrigin::File("/opt/a/libprobe.so".into()));
+    assert_eq!(info.version, "0.2.0");
+    assert_eq!(info.replaces_builtin.as_deref(), Some("0.1.0"));
+    assert_eq!(registry.plugins().count(), 1);
+    // Every call now goes to the file's table.
+    assert_eq!(used_check(&registry), vec!["the newer probe".to_string()]);
+
+    let clash = register_file(&mut registry, sink_table(), "/opt/b/libprobe.so")
+        .expect_err("two files with one name");
+    assert!(matches!(clash, PluginError::NameClash { .. }));
+    let text = clash.to_string();
+    assert!(
+        text.contains("`probe`")
+            && text.contains("/opt/a/libprobe.so")
+            && text.contains("/opt/b/libprobe.so"),
+        "{text}"
+    );
+    // The first file stays in use.
+    let info = registry.get("probe").expect("probe");
+    assert_eq!(info.origin, PluginOrigin::File("/opt/a/libprobe.so".into()));
+    assert_eq!(used_check(&registry), vec!["the newer probe".to_string()]);
+}
+
+#[test]
+fn a_builtin_registered_after_a_file_of_its_name_leaves_the_file_in_place() {
+    let mut registry = PluginRegistry::new();
+    register_file(&mut registry, newer::sink_table(), "/opt/a/libprobe.so").expect("file");
+    registry
+        .register_builtin(sink_table())
+        .expect("the built-in is known but not used");
+    let info = registry.get("probe").expect("probe");
+    assert_eq!(info.origin, PluginOrigin::File("/opt/a/libprobe.so".into()));
+    assert_eq!(info.replaces_builtin.as_deref(), Some("0.1.0"));
+    assert_eq!(used_check(&registry), vec!["the newer probe".to_string()]);
+
+    // Two built-ins with one name are still an error, even when a file took their place.
+    let clash = registry
+        .register_builtin(sink_table())
+        .expect_err("two built-ins");
+    assert!(
+        matches!(&clash, PluginError::NameClash { first, .. } if first == "the built-in one"),
+        "{clash}"
+    );
+}
