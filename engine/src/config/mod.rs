@@ -125,16 +125,46 @@ pub struct StateConfig {
     /// SQLite file of the state store.
     #[serde(default = "default_state_path")]
     pub path: PathBuf,
+    /// Sync runs kept in the run history per route, however old. The latest run of a route is
+    /// always kept (0 counts as 1); `migrate switch` records are never deleted. Pruned at the
+    /// end of every run.
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: u32,
+    /// Days for which sync runs are kept however many there are (a run goes when it is older
+    /// than this and not among the newest `keep_runs`), and after which a sink's rejection of
+    /// an event that is gone from the calendar is forgotten. 0: by `keep_runs` only.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
 }
 
 fn default_state_path() -> PathBuf {
     PathBuf::from("calpump-state.db")
 }
 
+fn default_keep_runs() -> u32 {
+    crate::state::Retention::DEFAULT_KEEP_RUNS
+}
+
+fn default_keep_days() -> u32 {
+    crate::state::Retention::DEFAULT_KEEP_DAYS
+}
+
+impl StateConfig {
+    /// The state store's retention (`keep_runs`, `keep_days`).
+    pub fn retention(&self) -> crate::state::Retention {
+        crate::state::Retention {
+            keep_runs: self.keep_runs,
+            keep_days: self.keep_days,
+        }
+    }
+}
+
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
             path: default_state_path(),
+            keep_runs: default_keep_runs(),
+            keep_days: default_keep_days(),
         }
     }
 }

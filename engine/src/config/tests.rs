@@ -25,6 +25,13 @@ fn a_good_config_parses_with_defaults() {
     let (config, issues) = Config::parse(GOOD, None);
     assert!(issues.is_empty(), "{issues:?}");
     assert_eq!(config.state.path, PathBuf::from("state.db"));
+    assert_eq!(
+        config.state.retention(),
+        crate::state::Retention {
+            keep_runs: 100,
+            keep_days: 14
+        }
+    );
     assert_eq!(config.profiles["cloud"].backend, "graph");
     assert!(config.profiles["cloud"].settings.contains_key("tenant"));
     assert!(!config.profiles["cloud"].settings.contains_key("backend"));
@@ -117,5 +124,22 @@ fn unknown_top_level_keys_and_missing_tags() {
         issues
             .iter()
             .any(|i| i.path == "profiles.x" && i.message.contains("backend"))
+    );
+}
+
+#[test]
+fn state_retention_is_read_from_the_state_table() {
+    let text = GOOD.replace(
+        "path = \"state.db\"",
+        "path = \"state.db\"\nkeep_runs = 20\nkeep_days = 3",
+    );
+    let (config, issues) = Config::parse(&text, None);
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(
+        config.state.retention(),
+        crate::state::Retention {
+            keep_runs: 20,
+            keep_days: 3
+        }
     );
 }

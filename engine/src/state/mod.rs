@@ -11,6 +11,12 @@
 //!   backend switch ([`RunKind::Switch`], with a note); events are never reported as errors.
 //! * Everything is keyed by [`CalendarKey`] = (route, mailbox, calendar, backend): a route that
 //!   switches backend starts with fresh cursors and index, and its sinks dedupe by event key.
+//! * What grows with time is pruned by the [`Retention`] (`[state] keep_runs`, `keep_days`):
+//!   sync runs and rejections of events that are gone. Switches, the latest sync of every route,
+//!   cursors, the item index and mailbox status are never pruned; they do not grow with time
+//!   (the item index holds the events of a calendar's window: a complete snapshot replaces it,
+//!   a delta removes what it removes, and every calendar is read in full when the window moves
+//!   on each day).
 
 pub(crate) mod sqlite;
 
@@ -279,6 +285,59 @@ pub struct Rejection {
     pub at: DateTime<Utc>,
 }
 
+/// How much history the store keeps. Applied by [`StateStore::prune`] (the SQLite store prunes
+/// at the end of every run, in [`StateStore::finish_run`]).
+///
+/// * A **sync run** goes when it is older than `keep_days` **and** not among the newest
+///   `keep_runs` sync runs of its route: both rules keep, neither deletes on its own. A run
+///   still `running` and the latest sync of a route stay whatever the limits (`keep_runs = 0`
+///   counts as 1).
+/// * A **rejection** (an event a sink would not take) goes when it is older than `keep_days`
+///   and its event is no longer in the route's item index (deleted in Exchange, or out of the
+///   window): a rejection stays as long as the event does, and is cleared as before when a
+///   sink accepts the event.
+/// * Never pruned: events of the run history that are not syncs (a `migrate switch` and its
+///   data, which `--back` reads), cursors, the item index (what a switch carries over), and
+///   mailbox status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Sync runs kept per route however old (at least 1).
+    pub keep_runs: u32,
+    /// Sync runs and rejections younger than this many days are kept however many there are;
+    /// 0 keeps by count only.
+    pub keep_days: u32,
+}
+
+impl Retention {
+    /// Sync runs kept per route by default, however old.
+    pub const DEFAULT_KEEP_RUNS: u32 = 100;
+    /// Days of sync runs and rejections kept by default, however many.
+    pub const DEFAULT_KEEP_DAYS: u32 = 14;
+
+    /// Entries started (rejections made) before this instant are past `keep_days`.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::days(i64::from(self.keep_days))
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_runs: Self::DEFAULT_KEEP_RUNS,
+            keep_days: Self::DEFAULT_KEEP_DAYS,
+        }
+    }
+}
+
+/// What [`StateStore::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneSummary {
+    /// Sync runs of the run history.
+    pub runs: u64,
+    /// Rejections of events that are gone.
+    pub rejections: u64,
+}
+
 /// What a mailbox's attempt ended with.
 #[derive(Debug, Clone)]
 pub enum MailboxOutcome {
@@ -310,7 +369,8 @@ pub trait StateStore: Send + Sync {
         started_at: DateTime<Utc>,
     ) -> Result<(), StateError>;
 
-    /// Records the end of a run.
+    /// Records the end of a run. A store with a [`Retention`] then prunes (see
+    /// [`StateStore::prune`]); a failed prune is logged, not returned: the run is recorded.
     async fn finish_run(
         &self,
         id: &str,
@@ -380,6 +440,13 @@ pub trait StateStore: Send + Sync {
 
     /// The whole item index of a calendar, by item id.
     async fn item_index(&self, key: &CalendarKey) -> Result<HashMap<String, EventKey>, StateError>;
+
+    /// Deletes the run history and rejections past the store's [`Retention`] (as of `now`) in
+    /// one transaction. The default keeps everything (a store without retention).
+    async fn prune(&self, now: DateTime<Utc>) -> Result<PruneSummary, StateError> {
+        let _ = now;
+        Ok(PruneSummary::default())
+    }
 
     /// Closes connections after pending writes (shutdown).
     async fn close(&self);

@@ -3,6 +3,9 @@
 //! `BEGIN IMMEDIATE`: a deferred one that reads first and then writes fails with
 //! SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, and the busy
 //! timeout does not help there.
+//!
+//! Every [`StateStore::finish_run`] ends with a [`StateStore::prune`] by the store's
+//! [`Retention`] ([`SqliteStateStore::with_retention`]; the default one otherwise).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,8 @@ use sqlx::sqlite::{
 
 use super::{
     CalendarCommit, CalendarKey, CalendarState, ErrorRecord, HistoryFilter, IndexChange,
-    MailboxOutcome, MailboxStatus, Rejection, RunCounts, RunKind, RunRecord, RunStatus, StateError,
-    StateStore,
+    MailboxOutcome, MailboxStatus, PruneSummary, Rejection, Retention, RunCounts, RunKind,
+    RunRecord, RunStatus, StateError, StateStore,
 };
 use crate::source::Cursor;
 
@@ -36,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct SqliteStateStore {
     pool: SqlitePool,
     location: String,
+    retention: Retention,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -98,9 +102,25 @@ impl SqliteStateStore {
                 location: location.clone(),
                 source,
             })?;
-        let store = Self { pool, location };
+        let store = Self {
+            pool,
+            location,
+            retention: Retention::default(),
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The store pruning by `retention` (`[state] keep_runs`, `keep_days`) instead of the
+    /// default one.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The retention the store prunes by.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// The file (or `:memory:`) this store lives in.
@@ -427,7 +447,56 @@ impl StateStore for SqliteStateStore {
         .execute(&self.pool)
         .await
         .map_err(self.db())?;
+        match self.prune(finished_at).await {
+            Ok(pruned) if pruned != PruneSummary::default() => {
+                tracing::debug!(store = %self.location, runs = pruned.runs, rejections = pruned.rejections, "state store pruned");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(store = %self.location, error = %e, "cannot prune the run history; it is tried again after the next run");
+            }
+        }
         Ok(())
+    }
+
+    async fn prune(&self, now: DateTime<Utc>) -> Result<PruneSummary, StateError> {
+        let cutoff = ts(self.retention.cutoff(now));
+        let keep_runs = i64::from(self.retention.keep_runs.max(1));
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.db())?;
+        // Sync runs past both limits; never one still running, never another kind (switches),
+        // never a route's newest (n = 1 <= keep_runs).
+        let runs = sqlx::query(
+            "DELETE FROM runs WHERE rowid IN (
+                SELECT rowid FROM (
+                    SELECT rowid, started_at, status, ROW_NUMBER() OVER (
+                        PARTITION BY route ORDER BY started_at DESC, rowid DESC) AS n
+                    FROM runs WHERE kind = 'sync')
+                WHERE n > ?1 AND started_at < ?2 AND status <> 'running')",
+        )
+        .bind(keep_runs)
+        .bind(&cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db())?
+        .rows_affected();
+        // Rejections of events gone from the route's item index (any backend), past keep_days.
+        let rejections = sqlx::query(
+            "DELETE FROM rejections WHERE at < ?1 AND NOT EXISTS (
+                SELECT 1 FROM item_index i
+                WHERE i.route = rejections.route AND i.mailbox = rejections.mailbox
+                  AND i.calendar = rejections.calendar AND i.event_key = rejections.event_key)",
+        )
+        .bind(&cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db())?
+        .rows_affected();
+        tx.commit().await.map_err(self.db())?;
+        Ok(PruneSummary { runs, rejections })
     }
 
     async fn mark_interrupted_runs(&self) -> Result<u64, StateError> {
@@ -905,6 +974,288 @@ INSERT INTO calendars VALUES ('rooms', 'a@x.com', 'default', 'ews',
         );
         assert_eq!(store.mark_interrupted_runs().await.expect("mark"), 1);
         assert_eq!(store.recent_runs(None, 5).await.expect("all")[0], event);
+    }
+
+    fn sync_run(id: String, route: &str, at: DateTime<Utc>, status: RunStatus) -> RunRecord {
+        RunRecord {
+            id,
+            route: route.into(),
+            kind: RunKind::Sync,
+            started_at: at,
+            finished_at: (status != RunStatus::Running).then_some(at),
+            status,
+            counts: RunCounts::default(),
+            errors: vec![],
+            note: None,
+            data: None,
+        }
+    }
+
+    fn rejection(key: &str, at: DateTime<Utc>) -> Rejection {
+        Rejection {
+            route: "rooms".into(),
+            sink: "db".into(),
+            mailbox: "room-1@contoso.com".into(),
+            calendar: "default".into(),
+            key: k(key),
+            reason: "subject too long".into(),
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn months_of_runs_and_rejections_are_pruned_to_the_retention_at_the_end_of_a_run() {
+        let now = parse_ts(Some(ts(Utc::now()))).expect("now");
+        let hours = |h: i64| chrono::Duration::hours(h);
+        let store = SqliteStateStore::in_memory()
+            .await
+            .expect("open")
+            .with_retention(Retention {
+                keep_runs: 20,
+                keep_days: 7,
+            });
+
+        // Route `rooms`: a run every 4 hours for 50 days, a switch 30 days ago among them, and
+        // a run 30 days old still marked running.
+        let rooms: Vec<DateTime<Utc>> = (1..=300).map(|i| now - hours(4 * i)).collect();
+        for (i, at) in rooms.iter().enumerate() {
+            store
+                .record_event(&sync_run(
+                    format!("rooms-{i:03}"),
+                    "rooms",
+                    *at,
+                    RunStatus::Ok,
+                ))
+                .await
+                .expect("run");
+        }
+        store
+            .record_event(&sync_run(
+                "rooms-running".into(),
+                "rooms",
+                now - chrono::Duration::days(30),
+                RunStatus::Running,
+            ))
+            .await
+            .expect("running");
+        let moved = crate::migrate::MoveSummary::default();
+        let switch = crate::migrate::record_switch(
+            &store,
+            "rooms",
+            ("online", "ews"),
+            ("cloud", "graph"),
+            false,
+            Some("alice@pump"),
+            &moved,
+        )
+        .await
+        .expect("switch");
+        sqlx::query("UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?")
+            .bind(ts(now - chrono::Duration::days(30)))
+            .bind(ts(now - chrono::Duration::days(30)))
+            .bind(&switch.run_id)
+            .execute(&store.pool)
+            .await
+            .expect("age the switch");
+        // Route `quiet`: its 25 runs are all half a year old; its newest 20 stay.
+        for i in 0..25 {
+            store
+                .record_event(&sync_run(
+                    format!("quiet-{i:02}"),
+                    "quiet",
+                    now - chrono::Duration::days(180 + i),
+                    RunStatus::Failed,
+                ))
+                .await
+                .expect("run");
+        }
+        // Route `gone`: one run a year ago, its latest.
+        store
+            .record_event(&sync_run(
+                "gone-0".into(),
+                "gone",
+                now - chrono::Duration::days(365),
+                RunStatus::Ok,
+            ))
+            .await
+            .expect("run");
+
+        // The index knows one rejected event; fifty old rejections are of events gone since.
+        store
+            .commit_calendar(&CalendarCommit {
+                key: CalendarKey {
+                    route: "rooms".into(),
+                    mailbox: "room-1@contoso.com".into(),
+                    calendar: "default".into(),
+                    backend: "graph".into(),
+                },
+                cursor: Some(cursor("delta")),
+                index: IndexChange::Replace(vec![
+                    ("i-live".into(), k("ev-live")),
+                    ("i-other".into(), k("ev-other")),
+                ]),
+                at: now,
+            })
+            .await
+            .expect("commit");
+        let old = now - chrono::Duration::days(30);
+        let mut rejected: Vec<Rejection> = (0..50)
+            .map(|i| rejection(&format!("ev-gone-{i}"), old))
+            .collect();
+        rejected.push(rejection("ev-live", old));
+        rejected.push(rejection("ev-gone-recently", now - hours(24)));
+        store
+            .record_rejections("rooms", "db", &rejected, &[])
+            .await
+            .expect("reject");
+        let calendars_before = store.calendars(None).await.expect("calendars");
+
+        // A run of `rooms` ends: the store prunes.
+        store
+            .begin_run("rooms-new", "rooms", now)
+            .await
+            .expect("begin");
+        store
+            .finish_run("rooms-new", now, RunStatus::Ok, &RunCounts::default(), &[])
+            .await
+            .expect("finish");
+
+        let syncs = |route: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .history(Some(route), HistoryFilter::Syncs, 10_000)
+                    .await
+                    .expect("history")
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // `rooms`: the runs of the last 7 days (more than 20), the new one, the running one.
+        let cutoff = now - chrono::Duration::days(7);
+        let mut expected: Vec<String> = vec!["rooms-new".into()];
+        expected.extend(
+            rooms
+                .iter()
+                .enumerate()
+                .filter(|(_, at)| **at >= cutoff)
+                .map(|(i, _)| format!("rooms-{i:03}")),
+        );
+        expected.push("rooms-running".into());
+        assert!(
+            expected.len() > 21,
+            "the days rule keeps more than the count"
+        );
+        assert_eq!(syncs("rooms").await, expected);
+        // `quiet`: the newest 20, the latest first.
+        let quiet = syncs("quiet").await;
+        assert_eq!(quiet.len(), 20, "{quiet:?}");
+        assert_eq!(quiet[0], "quiet-00");
+        assert_eq!(quiet[19], "quiet-19");
+        // `gone`: its only run is its latest.
+        assert_eq!(syncs("gone").await, ["gone-0"]);
+        // The switch stays, and `--back` still finds it.
+        let last = crate::migrate::last_switch(&store, "rooms")
+            .await
+            .expect("last switch")
+            .expect("kept");
+        assert_eq!(last.run_id, switch.run_id);
+        assert_eq!(last.to_profile, "cloud");
+
+        // Rejections: the old ones of gone events go; the one of a live event and the recent one stay.
+        let left: Vec<String> = store
+            .rejections(None)
+            .await
+            .expect("rejections")
+            .into_iter()
+            .map(|r| r.key.as_str().to_string())
+            .collect();
+        assert_eq!(left, ["ev-gone-recently", "ev-live"]);
+        // Cursors and the item index are untouched.
+        assert_eq!(
+            store.calendars(None).await.expect("calendars"),
+            calendars_before
+        );
+        assert_eq!(
+            store
+                .item_index(&calendars_before[0].0)
+                .await
+                .expect("index")
+                .len(),
+            2
+        );
+        // Nothing more to prune.
+        assert_eq!(
+            store.prune(now).await.expect("prune"),
+            PruneSummary::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn keep_runs_zero_still_keeps_the_latest_run_and_keep_days_zero_prunes_by_count() {
+        let now = Utc::now();
+        let store = SqliteStateStore::in_memory()
+            .await
+            .expect("open")
+            .with_retention(Retention {
+                keep_runs: 0,
+                keep_days: 0,
+            });
+        for i in 0..5 {
+            store
+                .record_event(&sync_run(
+                    format!("r{i}"),
+                    "rooms",
+                    now - chrono::Duration::minutes(i),
+                    RunStatus::Ok,
+                ))
+                .await
+                .expect("run");
+        }
+        let pruned = store.prune(now).await.expect("prune");
+        assert_eq!(pruned.runs, 4);
+        let left = store.recent_runs(Some("rooms"), 10).await.expect("runs");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].id, "r0");
+    }
+
+    #[tokio::test]
+    async fn removed_items_leave_the_index() {
+        let store = SqliteStateStore::in_memory().await.expect("open");
+        let commit = |index| CalendarCommit {
+            key: key("default"),
+            cursor: Some(cursor("c")),
+            index,
+            at: Utc::now(),
+        };
+        store
+            .commit_calendar(&commit(IndexChange::Replace(
+                (0..100)
+                    .map(|i| (format!("i{i}"), k(&format!("ev-{i}"))))
+                    .collect(),
+            )))
+            .await
+            .expect("commit");
+        // A delta removing 60 events and adding one: the index holds what the calendar holds.
+        store
+            .commit_calendar(&commit(IndexChange::Update {
+                upserts: vec![("i-new".into(), k("ev-new"))],
+                removed: (0..60).map(|i| k(&format!("ev-{i}"))).collect(),
+            }))
+            .await
+            .expect("commit");
+        let index = store.item_index(&key("default")).await.expect("index");
+        assert_eq!(index.len(), 41);
+        assert!(!index.contains_key("i0") && index.contains_key("i99"));
+        assert_eq!(
+            store
+                .calendar_state(&key("default"))
+                .await
+                .expect("state")
+                .event_count,
+            41
+        );
     }
 
     fn key(calendar: &str) -> CalendarKey {
