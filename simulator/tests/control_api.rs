@@ -299,6 +299,38 @@ async fn startup_of_5000_rooms_is_lazy() {
     );
     assert!(n >= 200);
     assert_eq!(sim.tenant().directory.room_lists.len(), 100);
+    // Modest memory: the tenant is generated lazily, so starting 5000 rooms costs little; and
+    // reading rooms keeps at most `cache_mailboxes` (512) unchanged rooms materialised,
+    // so memory stays bounded however many rooms a client walks through. Generous bounds
+    // (a debug build, allocator slack): what they catch is a simulator that materialises
+    // the whole tenant — 5000 × 200 events and their instances — which takes gigabytes.
+    let started = rss1.saturating_sub(rss0);
+    assert!(started < 100 * 1024, "start-up took {started} KiB");
+    // Two rounds of 512 distinct rooms each: the first fills the cache, the second must
+    // evict as it goes — it may not cost what the first did.
+    let c = sim.control();
+    let mut instances = 0;
+    let rooms: Vec<String> = (1..=100)
+        .flat_map(|b| (1..=50).map(move |r| format!("room-{b}.{r:02}@contoso.com")))
+        .take(1024)
+        .collect();
+    let mut after = Vec::new();
+    for half in rooms.chunks(512) {
+        for mailbox in half {
+            instances += c.truth(mailbox, None, from, to).unwrap().len();
+        }
+        after.push(rss_kib());
+    }
+    let first = after[0].saturating_sub(rss1);
+    let second = after[1].saturating_sub(after[0]);
+    eprintln!(
+        "reading 1024 rooms ({instances} instances): RSS +{first} KiB for the first 512, +{second} KiB for the next 512"
+    );
+    assert!(instances >= 1024 * 100, "{instances}");
+    assert!(
+        second < first / 2,
+        "the second 512 rooms grew memory by {second} KiB after {first} KiB: rooms are not evicted"
+    );
     sim.shutdown().await;
 }
 
