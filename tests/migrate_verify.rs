@@ -7,7 +7,9 @@
 //!   first, then through Graph; a latency fault holds the room's Graph `calendarView` until the
 //!   test has renamed the meeting;
 //! * a mailbox Graph may not read: the scoped app (application access policy on Building 1)
-//!   gets "Access to OData is disabled" for a room of Building 2.
+//!   gets "Access to OData is disabled" for a room of Building 2;
+//! * an event a switch would rewrite (equal as a person reads it, content hash different): a
+//!   subject re-spelt between the two reads, as above — not clean.
 
 mod migrate_support;
 
@@ -263,7 +265,7 @@ sinks = ["db"]
     );
     assert!(
         text.contains(
-            "0 differ; unreadable: 0 through online (ews), 1 through scoped (graph) — NOT clean"
+            "0 differ, 0 rewritten; unreadable: 0 through online (ews), 1 through scoped (graph) — NOT clean"
         ),
         "{text}"
     );
@@ -286,5 +288,168 @@ sinks = ["db"]
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", s::text(&out));
     assert!(s::text(&out).contains("— clean"), "{}", s::text(&out));
+    sim.shutdown().await;
+}
+
+/// Runs `migrate verify` (with `args`) while a latency fault holds the room's first Graph read,
+/// and gives `meeting` the subject `subject` once EWS has read the room: EWS sees the old
+/// subject, Graph the new one.
+async fn verify_with_subject_changed_between_reads(
+    sim: &calpump_simulator::Simulator,
+    dir: &std::path::Path,
+    room: &str,
+    goid: &str,
+    subject: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let c = sim.control();
+    let graph_reads = s::count(sim, Protocol::Graph, "calendarView", room);
+    c.add_fault(FaultRule {
+        protocol: Some(Protocol::Graph),
+        mailbox: Some(room.into()),
+        operation: Some("calendarView".into()),
+        count: Some(1),
+        in_batch: None,
+        fault: Fault::Latency { ms: 3000 },
+    });
+    let verify = tokio::spawn({
+        let dir = dir.to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            s::run_async(&dir, &refs).await
+        }
+    });
+    s::wait_for("the room's Graph read", Duration::from_secs(60), || {
+        s::count(sim, Protocol::Graph, "calendarView", room) > graph_reads
+    })
+    .await;
+    c.change_event(
+        room,
+        goid,
+        None,
+        &EventChange {
+            subject: Some(subject.into()),
+            ..EventChange::default()
+        },
+    )
+    .expect("change");
+    verify.await.expect("join")
+}
+
+/// A subject whose spelling alone differs between the two reads (one space doubled) is equal as
+/// a person reads it, but its content hash differs: the first sync after a switch would rewrite
+/// the row and the door sign. That is not clean — exit 1, counted in the summary line and in
+/// `--json` — until both profiles read it alike again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_is_not_clean_when_a_switch_would_rewrite_an_event() {
+    let sim = s::simulator(20, 16, 23).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    s::write_config(
+        &dir,
+        &format!(
+            r#"{profiles}
+[sinks.db]
+plugin = "database"
+url = "sqlite://db.sqlite"
+
+[[routes]]
+name = "rooms"
+profile = "online"
+mailboxes = ["room-1.01@contoso.com", "room-1.02@contoso.com"]
+sinks = ["db"]
+"#,
+            profiles = s::profiles(&sim)
+        ),
+    );
+    let room = "room-1.01@contoso.com";
+    let (start, end) = s::window(&sim);
+    let meetings: Vec<_> = sim
+        .control()
+        .truth(room, None, start, end)
+        .expect("truth")
+        .into_iter()
+        .filter(|t| t.original_start.is_none() && !t.is_all_day && !t.is_cancelled)
+        .filter(|t| t.sensitivity == calpump_simulator::tenant::model::Sensitivity::Normal)
+        .filter(|t| t.subject.trim().contains(' ') && t.start > start + chrono::Duration::days(1))
+        .take(2)
+        .collect();
+    assert_eq!(
+        meetings.len(),
+        2,
+        "two single meetings with a space in the subject"
+    );
+    let respelled = |subject: &str| subject.trim().replacen(' ', "  ", 1);
+
+    let out = verify_with_subject_changed_between_reads(
+        &sim,
+        &dir,
+        room,
+        &meetings[0].goid,
+        &respelled(&meetings[0].subject),
+        &[
+            "migrate", "verify", "--route", "rooms", "--to", "cloud", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "not clean: {}", s::text(&out));
+    let doc = s::json(&out);
+    assert_eq!(doc["clean"], false, "{doc:#}");
+    let summary = &doc["summary"];
+    assert_eq!(summary["differences"], 0, "{summary}");
+    assert_eq!(summary["rewrites"], 1, "{summary}");
+    assert_eq!(summary["compared"], 2, "{summary}");
+    let mailboxes = doc["mailboxes"].as_array().expect("mailboxes");
+    let m = mailboxes
+        .iter()
+        .find(|m| m["mailbox"] == room)
+        .expect("the room");
+    assert_eq!(m["clean"], false, "{m:#}");
+    assert_eq!(m["rewrites"][0]["subject"], meetings[0].subject.as_str());
+    assert_eq!(m["rewrites"][0]["fields"][0]["field"], "subject");
+    assert!(
+        mailboxes
+            .iter()
+            .any(|m| m["mailbox"] == "room-1.02@contoso.com" && m["clean"] == true)
+    );
+
+    // In text: the event is named under its mailbox, the summary line counts it.
+    let out = verify_with_subject_changed_between_reads(
+        &sim,
+        &dir,
+        room,
+        &meetings[1].goid,
+        &respelled(&meetings[1].subject),
+        &["migrate", "verify", "--route", "rooms", "--to", "cloud"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", s::text(&out));
+    let text = s::text(&out);
+    assert!(
+        text.contains(&format!(
+            "rewritten by a switch: \"{}\"",
+            meetings[1].subject
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 only in online (ews), 0 only in cloud (graph), 0 differ, 1 rewritten; unreadable: 0 through online (ews), 0 through cloud (graph) — NOT clean"),
+        "{text}"
+    );
+    assert!(!text.contains("— clean"), "{text}");
+
+    // Both profiles now read the new spelling: clean, exit 0.
+    let out = s::run_async(
+        &dir,
+        &["migrate", "verify", "--route", "rooms", "--to", "cloud"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", s::text(&out));
+    assert!(
+        s::text(&out).contains("0 differ, 0 rewritten; unreadable: 0 through online (ews), 0 through cloud (graph) — clean"),
+        "{}",
+        s::text(&out)
+    );
     sim.shutdown().await;
 }

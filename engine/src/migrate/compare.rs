@@ -3,9 +3,14 @@
 //!
 //! The two sides are called *current* (the route's `profile`) and *target* (`--to`, or the
 //! route's `shadow_profile`). Per mailbox: events only in one, events whose normalised fields
-//! differ ([`super::normalize`]), and — not a difference — events equal after normalisation
-//! whose [`Event::content_hash`] still differs: a sink compares hashes, so after a switch the
-//! first sync rewrites those rows and pages once (a backend parity defect when it happens).
+//! differ ([`super::normalize`]), and — counted apart from those differences — *rewrites*:
+//! events equal after normalisation whose [`Event::content_hash`] still differs. A sink compares
+//! hashes, so after a switch the first sync would rewrite those rows and pages once (a backend
+//! parity defect when it happens, or a text changed only in its spelling between the reads).
+//!
+//! **Clean** means the switch would change nothing in any sink: every mailbox read by both
+//! sides, nothing only in one, no field that differs *and no rewrite*
+//! ([`MailboxComparison::clean`], [`Summary::clean`]); `migrate verify` exits 0 only then.
 
 use std::sync::Arc;
 
@@ -77,7 +82,8 @@ pub struct MailboxComparison {
     pub only_in_target: Vec<EventRef>,
     /// Events whose normalised fields differ.
     pub changed: Vec<EventDiff>,
-    /// Events equal after normalisation whose content hash differs (the fields that make it).
+    /// Events equal after normalisation whose content hash differs (the fields that make it):
+    /// not [differences](Self::differences), but they make the mailbox not clean.
     pub rewrites: Vec<EventDiff>,
 }
 
@@ -92,9 +98,9 @@ impl MailboxComparison {
         self.only_in_current.len() + self.only_in_target.len() + self.changed.len()
     }
 
-    /// Compared, and no differences.
+    /// Compared, no differences and no rewrites: a switch would change nothing in the sinks.
     pub fn clean(&self) -> bool {
-        self.compared() && self.differences() == 0
+        self.compared() && self.differences() == 0 && self.rewrites.is_empty()
     }
 }
 
@@ -178,9 +184,12 @@ impl Summary {
         self.only_in_current + self.only_in_target + self.changed
     }
 
-    /// Every mailbox read by both sides and nothing differs.
+    /// Every mailbox read by both sides, nothing differs and nothing would be rewritten.
     pub fn clean(&self) -> bool {
-        self.differences() == 0 && self.unreadable_current == 0 && self.unreadable_target == 0
+        self.differences() == 0
+            && self.rewrites == 0
+            && self.unreadable_current == 0
+            && self.unreadable_target == 0
     }
 
     fn add(&mut self, m: &MailboxComparison) {

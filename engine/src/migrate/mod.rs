@@ -42,8 +42,11 @@
 //! Equal after normalisation is not always equal for a sink: sinks skip a write only when
 //! [`Event::content_hash`](calpump_plugin::Event::content_hash) is unchanged, and the hash sees
 //! raw values. Such events are reported apart, as *rewrites* with the fields that make the hash
-//! differ — they are not differences, but after a switch the first sync rewrites them once, and
-//! a rewrite is a parity defect of a backend (the two should map a field alike).
+//! differ — a person reads both alike, but after a switch the first sync rewrites them once (a
+//! changed row, a re-rendered door sign), and a rewrite is a parity defect of a backend (the
+//! two should map a field alike). So a rewrite is no difference, yet a comparison with rewrites
+//! is **not clean**: clean means the switch changes nothing in any sink, and `migrate verify`
+//! exits 0 only then.
 
 pub mod compare;
 pub mod normalize;

@@ -140,9 +140,11 @@ async fn verify_names_only_in_each_changed_fields_and_unreadable_mailboxes() {
         mb.target_errors[0].diagnostic.code(),
         "graph.MailboxOutOfScope"
     );
+    // c: no difference as a person reads it, but a switch would rewrite the event: not clean.
     let mc = &cmp.mailboxes[2];
-    assert!(mc.clean());
+    assert_eq!(mc.differences(), 0);
     assert_eq!(mc.rewrites[0].fields[0].field, "subject");
+    assert!(!mc.clean(), "a rewrite is not clean");
     assert!(cmp.mailboxes[3].clean() && cmp.mailboxes[3].rewrites.is_empty());
 
     // Shadow mode keeps only what is not clean; the totals are the same.
@@ -158,7 +160,37 @@ async fn verify_names_only_in_each_changed_fields_and_unreadable_mailboxes() {
     )
     .await;
     assert_eq!(shadow.summary, s);
-    assert_eq!(shadow.mailboxes.len(), 2);
+    assert_eq!(
+        shadow
+            .mailboxes
+            .iter()
+            .map(|m| m.mailbox.as_str())
+            .collect::<Vec<_>>(),
+        ["a@x.test", "b@x.test", "c@x.test"],
+        "the mailbox with a rewrite is kept too"
+    );
+}
+
+#[tokio::test]
+async fn a_route_whose_only_difference_is_a_rewrite_is_not_clean() {
+    let (a, b) = tenant();
+    let (a, b): (Arc<dyn Source>, Arc<dyn Source>) = (a, b);
+    let both = route(&["c@x.test", "d@x.test"], &[]);
+    let window = route_window(&both, fixed_base() + chrono::Duration::days(2));
+    let cmp = compare_route(&a, &b, &both, window, &CompareOptions::default()).await;
+    let s = cmp.summary;
+    assert_eq!((s.compared, s.differences(), s.rewrites), (2, 0, 1));
+    assert!(!s.clean(), "{s:?}");
+    // Without the rewrite the route is clean.
+    let cmp = compare_route(
+        &a,
+        &b,
+        &route(&["d@x.test"], &[]),
+        window,
+        &CompareOptions::default(),
+    )
+    .await;
+    assert!(cmp.summary.clean(), "{:?}", cmp.summary);
 }
 
 #[tokio::test]

@@ -167,9 +167,8 @@ fn print_mailbox(m: &MailboxComparison, names: &Sides, lang: Lang) {
         }
         return;
     }
-    let mark = if m.differences() == 0 { "✓" } else { "✗" };
     println!(
-        "{mark} {who}  {}",
+        "✗ {who}  {}",
         tr!(
             lang,
             format!(
@@ -217,6 +216,20 @@ fn print_mailbox(m: &MailboxComparison, names: &Sides, lang: Lang) {
                 show(&f.current, lang),
                 show(&f.target, lang)
             );
+        }
+    }
+    for d in &m.rewrites {
+        println!(
+            "    {} {}",
+            tr!(
+                lang,
+                "rewritten by a switch:",
+                "bei einer Umstellung neu geschrieben:"
+            ),
+            event_line(&d.event)
+        );
+        for f in &d.fields {
+            println!("        {}: {} → {}", f.field, f.current, f.target);
         }
     }
 }
@@ -285,34 +298,21 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
             .collect();
         fields.sort();
         println!(
-            "⚠ {}",
+            "✗ {}",
             tr!(
                 lang,
                 format!(
-                    "{} events are equal after normalisation but their content hash differs ({}): the first sync after a switch rewrites them once in the sinks — a parity defect of a backend",
+                    "{} events are equal after normalisation but their content hash differs ({}): the first sync after a switch rewrites them once in the sinks — not clean; a parity defect of a backend, or a text changed only in its spelling between the two reads",
                     s.rewrites,
                     fields.join(", ")
                 ),
                 format!(
-                    "{} Termine sind nach der Normalisierung gleich, ihr Inhalts-Hash aber nicht ({}): Die erste Synchronisierung nach einer Umstellung schreibt sie einmal neu in die Senken — ein Paritätsfehler eines Backends",
+                    "{} Termine sind nach der Normalisierung gleich, ihr Inhalts-Hash aber nicht ({}): Die erste Synchronisierung nach einer Umstellung schreibt sie einmal neu in die Senken — nicht sauber; ein Paritätsfehler eines Backends oder ein Text, der sich zwischen den beiden Lesevorgängen nur in der Schreibweise geändert hat",
                     s.rewrites,
                     fields.join(", ")
                 )
             )
         );
-        for m in cmp
-            .mailboxes
-            .iter()
-            .filter(|m| !m.rewrites.is_empty())
-            .take(3)
-        {
-            for d in m.rewrites.iter().take(2) {
-                println!("    {}  {}", m.mailbox, event_line(&d.event));
-                for f in &d.fields {
-                    println!("        {}: {} → {}", f.field, f.current, f.target);
-                }
-            }
-        }
     }
     let verdict = if clean {
         tr!(lang, "clean", "sauber")
@@ -326,7 +326,7 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
         tr!(
             lang,
             format!(
-                "Summary: {} mailboxes ({} compared), {} events through {}, {} through {}: {} only in {}, {} only in {}, {} differ; unreadable: {} through {}, {} through {} — {verdict}",
+                "Summary: {} mailboxes ({} compared), {} events through {}, {} through {}: {} only in {}, {} only in {}, {} differ, {} rewritten; unreadable: {} through {}, {} through {} — {verdict}",
                 s.mailboxes,
                 s.compared,
                 s.current_events,
@@ -338,13 +338,14 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
                 s.only_in_target,
                 names.target,
                 s.changed,
+                s.rewrites,
                 s.unreadable_current,
                 names.current,
                 s.unreadable_target,
                 names.target
             ),
             format!(
-                "Ergebnis: {} Postfächer ({} verglichen), {} Termine über {}, {} über {}: {} nur in {}, {} nur in {}, {} weichen ab; nicht lesbar: {} über {}, {} über {} — {verdict}",
+                "Ergebnis: {} Postfächer ({} verglichen), {} Termine über {}, {} über {}: {} nur in {}, {} nur in {}, {} weichen ab, {} neu geschrieben; nicht lesbar: {} über {}, {} über {} — {verdict}",
                 s.mailboxes,
                 s.compared,
                 s.current_events,
@@ -356,6 +357,7 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
                 s.only_in_target,
                 names.target,
                 s.changed,
+                s.rewrites,
                 s.unreadable_current,
                 names.current,
                 s.unreadable_target,
@@ -379,7 +381,7 @@ fn print_verify(cmp: &RouteComparison, names: &Sides, clean: bool, lang: Lang) {
             )
         );
     }
-    if !clean && s.differences() > 0 {
+    if !clean && s.differences() + s.rewrites > 0 {
         println!(
             "{}",
             tr!(
