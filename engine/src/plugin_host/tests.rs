@@ -231,7 +231,10 @@ fn used_check(registry: &PluginRegistry) -> Vec<String> {
 fn a_plugin_file_replaces_the_builtin_of_its_name_but_two_files_clash() {
     let mut registry = PluginRegistry::new();
     registry.register_builtin(sink_table()).expect("built-in");
-    assert_eq!(used_check(&registry), vec!["probe is for tests".to_string()]);
+    assert_eq!(
+        used_check(&registry),
+        vec!["probe is for tests".to_string()]
+    );
 
     register_file(&mut registry, newer::sink_table(), "/opt/a/libprobe.so")
         .expect("a file replaces the built-in");

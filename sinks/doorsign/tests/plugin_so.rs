@@ -1,11 +1,15 @@
 //! Loaded as a `.so` from a plugin directory, the sink behaves exactly as linked in: the same
 //! batches and ticks through the loaded table and through `sink_table()` give byte-identical
-//! out_dirs. The test builds the cdylib itself (`cargo test` does not build cdylib targets).
+//! out_dirs — driven through the raw ABI, and through the host's `PluginRegistry` (built-in
+//! registered first, then `load_dir` of a directory holding the `.so`, as calpump does: the file
+//! replaces the built-in). The test builds the cdylib itself (`cargo test` does not build cdylib
+//! targets).
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use calpump_plugin::abi::{OwnedBuf, SINK_ENTRY_SYMBOL, SinkEntryFn, SinkPluginV1, Status, StrRef};
 use calpump_plugin::{Batch, BatchKind, SCHEMA_VERSION, Sensitivity, SinkResult, Tick, TickResult};
@@ -16,8 +20,13 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Builds the plugin and returns the path of the shared library.
+/// Builds the plugin (once per test binary) and returns the path of the shared library.
 fn build_plugin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_plugin_now).clone()
+}
+
+fn build_plugin_now() -> PathBuf {
     let manifest_dir = env!("CARGO_MANIFEST_DIR");
     let status = Command::new(cargo())
         .args(["build", "-p", "calpump-sink-doorsign-plugin"])
@@ -128,28 +137,14 @@ fn drive(
     (results, tick_result)
 }
 
-#[test]
-fn the_loaded_plugin_writes_exactly_what_the_linked_sink_writes() {
-    let plugin = build_plugin();
-    let loaded = load(&plugin);
-    let linked = calpump_sink_doorsign::sink_table();
-    assert_eq!(loaded.abi_major, linked.abi_major);
-    assert_eq!(loaded.struct_size, linked.struct_size);
-    // SAFETY: static strings of the tables.
-    let (name, schema) = unsafe {
-        (
-            loaded.name.to_string_lossy(),
-            loaded.config_schema.to_string_lossy(),
-        )
-    };
-    assert_eq!(name, "doorsign");
-    assert_eq!(schema, calpump_sink_doorsign::CONFIG_SCHEMA);
-
+/// The batches both sides get: snapshots of two rooms (one private meeting, non-ASCII, HTML in a
+/// subject), then a delta with a meeting across midnight.
+fn batches() -> Vec<Batch> {
     let room = "room-1.01@contoso.com";
     let other = "Room-2@Contoso.com";
     let mut private = event(room, 3, "Secret", at(13, 0), at(14, 0));
     private.sensitivity = Sensitivity::Confidential;
-    let batches = vec![
+    vec![
         batch(
             room,
             Some("Raum 1.01"),
@@ -187,12 +182,36 @@ fn the_loaded_plugin_writes_exactly_what_the_linked_sink_writes() {
             )],
             vec![],
         ),
-    ];
-    let tick = Tick {
+    ]
+}
+
+fn tick() -> Tick {
+    Tick {
         schema_version: SCHEMA_VERSION,
         now: at(9, 35),
         mailboxes: vec![],
+    }
+}
+
+#[test]
+fn the_loaded_plugin_writes_exactly_what_the_linked_sink_writes() {
+    let plugin = build_plugin();
+    let loaded = load(&plugin);
+    let linked = calpump_sink_doorsign::sink_table();
+    assert_eq!(loaded.abi_major, linked.abi_major);
+    assert_eq!(loaded.struct_size, linked.struct_size);
+    // SAFETY: static strings of the tables.
+    let (name, schema) = unsafe {
+        (
+            loaded.name.to_string_lossy(),
+            loaded.config_schema.to_string_lossy(),
+        )
     };
+    assert_eq!(name, "doorsign");
+    assert_eq!(schema, calpump_sink_doorsign::CONFIG_SCHEMA);
+
+    let batches = batches();
+    let tick = tick();
 
     let dir_loaded = tempfile::tempdir().expect("tmp");
     let dir_linked = tempfile::tempdir().expect("tmp");
@@ -220,4 +239,116 @@ fn the_loaded_plugin_writes_exactly_what_the_linked_sink_writes() {
         // `out_dir` itself differs between the two runs and is not written into any file.
         assert!(bytes == &files_linked[path], "{} differs", path.display());
     }
+}
+
+/// Drives one sink instance of `registry` through the host's `SinkHandle`: batches, tick, flush.
+async fn drive_handle(
+    registry: &calpump_engine::plugin_host::PluginRegistry,
+    out_dir: &Path,
+) -> (Vec<SinkResult>, TickResult) {
+    let config = config(out_dir, serde_json::json!({"language": "de"}));
+    let warnings = registry.check("doorsign", &config).expect("check");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let sink = registry
+        .create_sink(
+            "signs",
+            "doorsign",
+            config,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("create");
+    let mut results = Vec::new();
+    for batch in &batches() {
+        results.push(sink.write_batch(batch).await.expect("write_batch"));
+    }
+    let tick = sink.tick(&tick()).await.expect("tick");
+    sink.flush().await.expect("flush");
+    (results, tick)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loaded_by_the_plugin_host_from_a_directory_it_replaces_the_builtin_and_writes_the_same() {
+    use calpump_engine::plugin_host::{PluginOrigin, PluginRegistry};
+
+    let plugin = tokio::task::spawn_blocking(build_plugin)
+        .await
+        .expect("join");
+    let plugins = tempfile::tempdir().expect("tmp");
+    let file = plugins.path().join(plugin.file_name().expect("file name"));
+    std::fs::copy(&plugin, &file).expect("copy the plugin");
+    let file = file.canonicalize().expect("canonical");
+
+    // As calpump builds its registry: the built-in first, then the plugin directories.
+    let mut with_file = PluginRegistry::new();
+    with_file
+        .register_builtin(calpump_sink_doorsign::sink_table())
+        .expect("built-in");
+    let errors = with_file.load_dir(plugins.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(with_file.refused().is_empty(), "{:?}", with_file.refused());
+    let info = with_file.get("doorsign").expect("doorsign");
+    assert_eq!(info.origin, PluginOrigin::File(file.clone()));
+    assert_eq!(
+        info.replaces_builtin.as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        info.config_schema,
+        serde_json::from_str::<serde_json::Value>(calpump_sink_doorsign::CONFIG_SCHEMA)
+            .expect("schema JSON")
+    );
+
+    let mut builtin_only = PluginRegistry::new();
+    builtin_only
+        .register_builtin(calpump_sink_doorsign::sink_table())
+        .expect("built-in");
+    assert_eq!(
+        builtin_only.get("doorsign").expect("doorsign").origin,
+        PluginOrigin::Builtin
+    );
+
+    let dir_loaded = tempfile::tempdir().expect("tmp");
+    let dir_linked = tempfile::tempdir().expect("tmp");
+    let (results_loaded, tick_loaded) = drive_handle(&with_file, dir_loaded.path()).await;
+    let (results_linked, tick_linked) = drive_handle(&builtin_only, dir_linked.path()).await;
+    assert_eq!(results_loaded, results_linked);
+    assert_eq!(tick_loaded, tick_linked);
+    assert_eq!(results_loaded[0].accepted.len(), 3);
+
+    let files_loaded = tree(dir_loaded.path());
+    let files_linked = tree(dir_linked.path());
+    assert!(files_loaded.len() >= 12, "{:?}", files_loaded.keys());
+    assert_eq!(
+        files_loaded.keys().collect::<Vec<_>>(),
+        files_linked.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (path, bytes) in &files_loaded {
+        assert!(bytes == &files_linked[path], "{} differs", path.display());
+    }
+
+    // A second file of the same name in another directory is refused, naming both files; the
+    // first stays in use.
+    let more = tempfile::tempdir().expect("tmp");
+    let second = more.path().join(plugin.file_name().expect("file name"));
+    std::fs::copy(&plugin, &second).expect("copy the plugin");
+    let errors = with_file.load_dir(more.path());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(
+        text.contains(&file.display().to_string())
+            && text.contains(
+                &second
+                    .canonicalize()
+                    .expect("canonical")
+                    .display()
+                    .to_string()
+            ),
+        "{text}"
+    );
+    assert_eq!(
+        with_file.get("doorsign").expect("doorsign").origin,
+        PluginOrigin::File(file)
+    );
 }
