@@ -398,3 +398,142 @@ async fn a_meeting_moved_out_of_the_window_leaves_the_sign() {
     );
     env.sim.shutdown().await;
 }
+
+/// Every request calpump sends to Graph asks for immutable ids and UTC times: direct requests
+/// and their `@odata.nextLink` pages (101 rooms are two `places` pages of `$top=100`), and
+/// every `$batch` sub-request — calendarView and its next page (a room with more instances in
+/// the window than calpump's page size), the delta rounds and their `$skiptoken` pages, the
+/// `GET events/{id}` completions and the item counts. The simulator logs the `Prefer`
+/// preferences each request carried; Graph passes none of the outer `$batch` request's on to
+/// its sub-requests, so each one has to carry its own (the envelope itself reads nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_graph_request_prefers_immutable_ids_and_utc() {
+    use calpump_graph::client::PAGE_SIZE;
+    use calpump_simulator::catalogue;
+
+    let env = common::start(101, Cred::Secret).await;
+    let log = calpump_simulator::graph::requests(env.sim.control());
+    let window = common::window(&env.sim);
+
+    // Discovery: rooms (two pages), a room's calendars (+ their item counts in a $batch), a
+    // user's calendar.
+    let rooms = env.source.rooms(None).await.expect("rooms");
+    assert!(rooms.len() > 100, "two pages of rooms: {}", rooms.len());
+    let first = common::room(1, 1);
+    let calendars = env
+        .source
+        .calendars(&common::mailbox(&first))
+        .await
+        .expect("calendars");
+    assert!(calendars.len() > 1, "{calendars:?}");
+    env.source
+        .resolve_mailbox(catalogue::SVC_PUMP)
+        .await
+        .expect("a user");
+
+    // A room whose window holds more instances than one page.
+    let big = common::room(1, 2);
+    let extra = PAGE_SIZE + 10;
+    for i in 0..extra {
+        let start = window.start + Duration::hours(2) + Duration::minutes(20 * i as i64);
+        env.sim
+            .control()
+            .create_event(
+                &big,
+                &new_event(json!({
+                    "subject": format!("Filler {i}"), "start": start, "end": start + Duration::minutes(15)
+                })),
+            )
+            .unwrap();
+    }
+    let mut targets: Vec<(String, CalendarInfo)> =
+        calendars.into_iter().map(|c| (first.clone(), c)).collect();
+    targets.extend(default_targets(&common::rooms(5)[1..]));
+    let mut collector = Collector::default();
+    // Full read (calendarView, paged), the first delta round (paged), then a round after a new
+    // series and a changed single (completions through GET events/{id}).
+    for _ in 0..2 {
+        assert_eq!(
+            collector.sync(&env.source, &targets, window).await,
+            0,
+            "{:?}",
+            collector.errors
+        );
+    }
+    assert!(collector.of(&big).len() > PAGE_SIZE);
+    let room3 = common::room(1, 3);
+    let start = window.start + Duration::days(2) + Duration::hours(8);
+    env.sim.control().create_event(&room3, &new_event(json!({
+        "subject": "Added: daily stand-up", "start": start, "end": start + Duration::minutes(15),
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+                       "range": {"type": "numbered", "numberOfOccurrences": 5}}
+    }))).unwrap();
+    assert_eq!(
+        collector.sync(&env.source, &targets, window).await,
+        0,
+        "{:?}",
+        collector.errors
+    );
+    assert_equal_to_truth(&env.sim, &collector, &targets, window);
+    assert!(count(&env.source, "batched.event") > 0, "completions ran");
+
+    let requests = log.requests();
+    let utc = |r: &calpump_simulator::graph::log::GraphRequestRecord| {
+        r.timezone
+            .as_deref()
+            .is_some_and(|z| z.eq_ignore_ascii_case("UTC"))
+    };
+    let missing: Vec<_> = requests
+        .iter()
+        // The `$batch` envelope itself reads nothing; its sub-requests are logged one by one.
+        .filter(|r| r.operation != "batch" || r.in_batch)
+        .filter(|r| !r.immutable_id || !utc(r))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "requests without Prefer: IdType=\"ImmutableId\" and outlook.timezone=\"UTC\": {missing:#?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.operation != "unrouted"),
+        "{requests:#?}"
+    );
+    // The log covers every kind of request the check is about.
+    let next_page = |r: &calpump_simulator::graph::log::GraphRequestRecord| {
+        r.query.to_ascii_lowercase().contains("skiptoken=")
+    };
+    let seen = |op: &str, in_batch: bool, next: bool| {
+        requests
+            .iter()
+            .any(|r| r.operation == op && r.in_batch == in_batch && next_page(r) == next)
+    };
+    for (op, in_batch, next) in [
+        ("places.rooms", false, false),
+        ("places.rooms", false, true),
+        ("calendars", false, false),
+        ("calendar", false, false),
+        ("events", true, false),
+        ("calendarView", true, false),
+        ("calendarView", true, true),
+        ("calendarView.delta", true, false),
+        ("calendarView.delta", true, true),
+        ("event", true, false),
+        ("batch", false, false),
+    ] {
+        assert!(
+            seen(op, in_batch, next),
+            "no {op} (in $batch: {in_batch}, next page: {next}) in {:#?}",
+            requests
+                .iter()
+                .map(|r| (&r.operation, r.in_batch, &r.query))
+                .collect::<Vec<_>>()
+        );
+    }
+    // Collections keep calpump's page size on their next pages too.
+    for r in requests
+        .iter()
+        .filter(|r| r.operation.starts_with("calendarView"))
+    {
+        assert_eq!(r.max_page_size, Some(PAGE_SIZE), "{r:?}");
+    }
+    env.sim.shutdown().await;
+}

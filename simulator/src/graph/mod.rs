@@ -7,6 +7,7 @@
 
 mod directory;
 mod events;
+pub mod log;
 
 use crate::auth::{self, Audience, Claims, TokenError};
 use crate::control::{Fault, Protocol, Refusal, RequestInfo};
@@ -20,6 +21,12 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+
+/// The Graph request log of a simulator: every request and `$batch` sub-request with the
+/// `Prefer` preferences it carried.
+pub fn requests(control: &crate::control::Control) -> std::sync::Arc<log::GraphLog> {
+    log::of(control)
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -403,13 +410,31 @@ pub(crate) async fn dispatch(
         req.authorization.as_deref(),
         Audience::Graph,
     );
-    let route = match route(&req.method, &req.segments, claims.as_ref().ok()) {
+    let routed = route(&req.method, &req.segments, claims.as_ref().ok());
+    let tenant = state.control.tenant();
+    let mailbox: Option<&Mailbox> = routed
+        .as_ref()
+        .ok()
+        .and_then(Route::user)
+        .and_then(|u| tenant.mailbox(u));
+    let smtp = mailbox.map(|m| m.smtp.as_str());
+    log::of(&state.control).record(log::GraphRequestRecord {
+        operation: routed
+            .as_ref()
+            .map_or("unrouted", Route::operation)
+            .to_string(),
+        method: req.method.to_string(),
+        mailbox: smtp.map(str::to_string),
+        in_batch: req.in_batch,
+        query: req.raw_query.clone(),
+        immutable_id: req.prefer.immutable_id,
+        timezone: req.prefer.timezone.clone(),
+        max_page_size: req.prefer.max_page_size,
+    });
+    let route = match routed {
         Ok(r) => r,
         Err(e) => return (e, None),
     };
-    let tenant = state.control.tenant();
-    let mailbox: Option<&Mailbox> = route.user().and_then(|u| tenant.mailbox(u));
-    let smtp = mailbox.map(|m| m.smtp.as_str());
     let op = route.operation();
     let admission = match state.control.admit(
         RequestInfo {
