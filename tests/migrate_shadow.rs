@@ -91,6 +91,18 @@ sinks = ["db"]
     assert!(check.status.success(), "{}", s::text(&check));
     let room = "room-1.01@contoso.com";
     let renamed = s::single(&sim, room, 0);
+    // A normal meeting (a private one is shown as `(private)`, see below).
+    sim.control()
+        .change_event(
+            room,
+            &renamed.goid,
+            None,
+            &EventChange {
+                sensitivity: Some(calpump_simulator::tenant::model::Sensitivity::Normal),
+                ..EventChange::default()
+            },
+        )
+        .expect("normal");
     sim.control().add_fault(FaultRule {
         protocol: Some(Protocol::Graph),
         mailbox: Some(room.into()),
@@ -255,5 +267,177 @@ sinks = ["db"]
     let runs = state.recent_runs(Some("rooms"), 10).await.expect("runs");
     assert_eq!(runs.len(), 1, "one run: the shadow comparison is not a run");
     state.close().await;
+    sim.shutdown().await;
+}
+
+/// A private meeting that the shadow reads differently is in `/status` (JSON and HTML) and in
+/// the log without its subject, organizer or location: `(private)`. A normal meeting's subject
+/// is still shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_differences_of_private_meetings_show_no_subject_in_status_or_log() {
+    use calpump_simulator::tenant::model::{Person, Sensitivity};
+    let sim = s::simulator(20, 16, 43).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    s::write_config(
+        &dir,
+        &format!(
+            r#"[http]
+listen = "127.0.0.1:0"
+
+{profiles}
+[sinks.db]
+plugin = "database"
+url = "sqlite://db.sqlite"
+
+[[routes]]
+name = "rooms"
+profile = "online"
+shadow_profile = "cloud"
+mailboxes = ["room-1.01@contoso.com", "room-1.02@contoso.com"]
+interval = "1h"
+sinks = ["db"]
+"#,
+            profiles = s::profiles(&sim)
+        ),
+    );
+    let room = "room-1.01@contoso.com";
+    let c = sim.control();
+    // Two meetings made private (one confidential) with text that must not leak, one normal.
+    let renamed = s::single(&sim, room, 0);
+    let hidden = s::single(&sim, room, 1);
+    let normal = (2..)
+        .map(|i| s::single(&sim, room, i))
+        .find(|t| t.sensitivity == Sensitivity::Normal)
+        .expect("a normal meeting");
+    for (meeting, subject, sensitivity) in [
+        (&renamed, "Salary talk Ann Example", Sensitivity::Private),
+        (
+            &hidden,
+            "Medical leave Bob Example",
+            Sensitivity::Confidential,
+        ),
+    ] {
+        c.change_event(
+            room,
+            &meeting.goid,
+            None,
+            &EventChange {
+                subject: Some(subject.into()),
+                location: Some("Office of Carol Example".into()),
+                sensitivity: Some(sensitivity),
+                organizer: Some(Person {
+                    name: "Dave Example".into(),
+                    address: "dave.example@contoso.com".into(),
+                }),
+                ..EventChange::default()
+            },
+        )
+        .expect("make private");
+    }
+    // Only through EWS: the confidential one; only through Graph: the normal one.
+    c.hide_event(room, &hidden.goid, Protocol::Graph)
+        .expect("hide from Graph");
+    c.hide_event(room, &normal.goid, Protocol::Ews)
+        .expect("hide from EWS");
+    // The private one is renamed between the comparison's EWS and Graph reads.
+    c.add_fault(FaultRule {
+        protocol: Some(Protocol::Graph),
+        mailbox: Some(room.into()),
+        operation: Some("calendarView".into()),
+        count: Some(1),
+        in_batch: None,
+        fault: Fault::Latency { ms: 3000 },
+    });
+
+    let (mut child, addr, log) = start_daemon(&dir);
+    s::wait_for("the shadow's Graph read", Duration::from_secs(60), || {
+        s::count(&sim, Protocol::Graph, "calendarView", room) >= 1
+    })
+    .await;
+    c.change_event(
+        room,
+        &renamed.goid,
+        None,
+        &EventChange {
+            subject: Some("Salary talk Ann Example (moved)".into()),
+            ..EventChange::default()
+        },
+    )
+    .expect("rename");
+
+    let mut status = Value::Null;
+    let mut body = String::new();
+    s::wait_for(
+        "the shadow comparison in /status",
+        Duration::from_secs(60),
+        || {
+            let (code, text) = s::get(addr, "/status?format=json", "application/json");
+            if code != 200 {
+                return false;
+            }
+            status = serde_json::from_str(&text).unwrap_or(Value::Null);
+            body = text;
+            !status["routes"][0]["shadow"]["last"].is_null()
+        },
+    )
+    .await;
+    let last = &status["routes"][0]["shadow"]["last"];
+    assert_eq!(last["clean"], false, "{last:#}");
+    assert_eq!(
+        (
+            last["changed"].as_u64(),
+            last["only_in_profile"].as_u64(),
+            last["only_in_shadow"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{last:#}"
+    );
+    let m = last["mailbox_differences"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["mailbox"] == room))
+        .unwrap_or_else(|| panic!("{room} not listed: {last:#}"));
+    let changed = &m["changed"][0];
+    assert_eq!(changed["subject"], "(private)", "{changed:#}");
+    assert_eq!(changed["private"], true);
+    assert_eq!(changed["fields"][0]["field"], "subject");
+    assert_eq!(changed["fields"][0]["current"], "(private)");
+    assert_eq!(changed["fields"][0]["target"], "(private)");
+    assert_eq!(m["only_in_profile"][0]["subject"], "(private)");
+    // A normal meeting keeps its subject.
+    assert_eq!(m["only_in_shadow"][0]["subject"], normal.subject.as_str());
+    assert!(m["only_in_shadow"][0].get("private").is_none());
+    let (code, page) = s::get(addr, "/status", "text/html");
+    assert_eq!(code, 200);
+    assert!(page.contains("(private)"), "{page}");
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Ok(Some(exit)) = child.try_wait() {
+            break exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("calpump run did not stop: {}", log.lock().expect("lock"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{}", log.lock().expect("lock"));
+    let log = log.lock().expect("lock").clone();
+    assert!(log.contains("shadow comparison found differences"), "{log}");
+    for secret in ["Salary", "Medical", "Carol", "Dave", "dave.example"] {
+        assert!(!body.contains(secret), "`{secret}` in /status: {body}");
+        assert!(
+            !page.contains(secret),
+            "`{secret}` on the status page: {page}"
+        );
+        assert!(!log.contains(secret), "`{secret}` in the log: {log}");
+    }
     sim.shutdown().await;
 }

@@ -10,6 +10,8 @@
 //!   gets "Access to OData is disabled" for a room of Building 2;
 //! * an event a switch would rewrite (equal as a person reads it, content hash different): a
 //!   subject re-spelt between the two reads, as above — not clean.
+//!
+//! A private or confidential meeting is named `(private)`, never by its subject.
 
 mod migrate_support;
 
@@ -19,6 +21,15 @@ use calpump_simulator::control::Protocol;
 use calpump_simulator::{EventChange, Fault, FaultRule};
 use migrate_support as s;
 use serde_json::Value;
+
+/// A meeting's subject as verify shows it: `(private)` for a private or confidential one.
+fn shown(t: &calpump_simulator::TruthInstance) -> String {
+    use calpump_simulator::tenant::model::Sensitivity;
+    match t.sensitivity {
+        Sensitivity::Private | Sensitivity::Confidential => "(private)".to_string(),
+        _ => t.subject.clone(),
+    }
+}
 
 fn subjects(list: &Value) -> Vec<String> {
     list.as_array()
@@ -32,6 +43,7 @@ fn subjects(list: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn verify_names_events_only_in_one_protocol() {
+    use calpump_simulator::tenant::model::Sensitivity;
     let sim = s::simulator(20, 16, 21).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().to_path_buf();
@@ -56,6 +68,26 @@ sinks = ["db"]
     let ews_only = s::single(&sim, room, 0);
     let graph_only = s::single(&sim, room, 1);
     let c = sim.control();
+    // The one only in EWS is private, the one only in Graph is not.
+    for (meeting, sensitivity) in [
+        (&ews_only, Sensitivity::Private),
+        (&graph_only, Sensitivity::Normal),
+    ] {
+        c.change_event(
+            room,
+            &meeting.goid,
+            None,
+            &EventChange {
+                sensitivity: Some(sensitivity),
+                ..EventChange::default()
+            },
+        )
+        .expect("sensitivity");
+    }
+    let ews_only = s::single(&sim, room, 0);
+    let graph_only = s::single(&sim, room, 1);
+    assert_eq!(shown(&ews_only), "(private)", "{ews_only:?}");
+    assert_eq!(shown(&graph_only), graph_only.subject, "{graph_only:?}");
     c.hide_event(room, &ews_only.goid, Protocol::Graph)
         .expect("hide from Graph");
     c.hide_event(room, &graph_only.goid, Protocol::Ews)
@@ -81,11 +113,11 @@ sinks = ["db"]
         .iter()
         .find(|m| m["mailbox"] == room)
         .expect("the room");
-    assert_eq!(subjects(&m["only_in_current"]), [ews_only.subject.as_str()]);
-    assert_eq!(
-        subjects(&m["only_in_target"]),
-        [graph_only.subject.as_str()]
-    );
+    // The meeting only in EWS is private: named, but not by its subject.
+    assert_eq!(subjects(&m["only_in_current"]), [shown(&ews_only)]);
+    assert_eq!(m["only_in_current"][0]["private"], true);
+    assert_eq!(subjects(&m["only_in_target"]), [shown(&graph_only)]);
+    assert!(m["only_in_target"][0].get("private").is_none());
     assert!(
         mailboxes
             .iter()
@@ -101,16 +133,20 @@ sinks = ["db"]
     assert_eq!(out.status.code(), Some(1));
     let text = s::text(&out);
     assert!(
-        text.contains(&format!("only in online (ews): \"{}\"", ews_only.subject)),
+        text.contains(&format!("only in online (ews): \"{}\"", shown(&ews_only))),
         "{text}"
     );
     assert!(
         text.contains(&format!(
             "only in cloud (graph): \"{}\"",
-            graph_only.subject
+            shown(&graph_only)
         )),
         "{text}"
     );
+    if ews_only.subject != graph_only.subject {
+        assert!(!text.contains(&ews_only.subject), "{text}");
+        assert!(!doc.to_string().contains(&ews_only.subject), "{doc}");
+    }
     assert!(
         text.contains("1 only in online (ews), 1 only in cloud (graph), 0 differ"),
         "{text}"
@@ -155,6 +191,17 @@ sinks = ["db"]
     let room = "room-1.01@contoso.com";
     let renamed = s::single(&sim, room, 0);
     let c = sim.control();
+    // A normal meeting (a private one would be named `(private)`).
+    c.change_event(
+        room,
+        &renamed.goid,
+        None,
+        &EventChange {
+            sensitivity: Some(calpump_simulator::tenant::model::Sensitivity::Normal),
+            ..EventChange::default()
+        },
+    )
+    .expect("normal");
     // Holds the room's first Graph read for 3 s: the window in which the tenant changes.
     c.add_fault(FaultRule {
         protocol: Some(Protocol::Graph),

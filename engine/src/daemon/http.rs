@@ -65,6 +65,8 @@ async fn metrics() -> Response {
 
 /// A shadow comparison in `/status`: the counts, and per mailbox that is not clean what
 /// differs (events only in one profile, changed fields, read failures), at most 20 events each.
+/// A private or confidential meeting comes masked from the comparison (subject and
+/// organizer-typed values `(private)`, `private: true`; see [`crate::migrate::compare`]).
 fn shadow_json(
     s: &crate::runner::ShadowReport,
     describe: &dyn Fn(&str, &str) -> serde_json::Value,

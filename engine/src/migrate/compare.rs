@@ -11,6 +11,12 @@
 //! **Clean** means the switch would change nothing in any sink: every mailbox read by both
 //! sides, nothing only in one, no field that differs *and no rewrite*
 //! ([`MailboxComparison::clean`], [`Summary::clean`]); `migrate verify` exits 0 only then.
+//!
+//! **Privacy.** What a comparison reports goes to `/status`, the log and `migrate verify`'s
+//! output. For a private or confidential meeting (its sensitivity on either side) the text its
+//! organizer typed and the people it names are never in it: [`EventRef::subject`] and the
+//! values of the [`PRIVATE_FIELDS`] read [`PRIVATE_TEXT`], and [`EventRef::private`] is set.
+//! Times, kind, show-as, sensitivity and the key stay, so the difference can still be found.
 
 use std::sync::Arc;
 
@@ -25,28 +31,67 @@ use crate::diagnostics::Diagnostic;
 use crate::shutdown::Shutdown;
 use crate::source::{MailboxInfo, Source};
 
+/// What a report shows instead of a private or confidential meeting's own text.
+pub const PRIVATE_TEXT: &str = "(private)";
+
+/// The fields whose values a report masks for a private or confidential meeting: what its
+/// organizer typed and the people it names.
+pub const PRIVATE_FIELDS: &[&str] = &[
+    "subject",
+    "location",
+    "organizer",
+    "attendees",
+    "online_meeting_url",
+    "categories",
+];
+
 /// An event named in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventRef {
     pub key: EventKey,
     pub calendar: String,
+    /// The subject; [`PRIVATE_TEXT`] for a private or confidential meeting.
     pub subject: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_start: Option<DateTime<Utc>>,
+    /// A private or confidential meeting: its text is masked in this report.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 impl EventRef {
+    /// The event as a report names it (masked when it is private or confidential).
     pub fn of(e: &Event) -> Self {
+        Self::masked(e, e.sensitivity.is_private())
+    }
+
+    /// `e` as a report names it, masked when `private`.
+    fn masked(e: &Event, private: bool) -> Self {
         Self {
             key: e.key().clone(),
             calendar: e.calendar.clone(),
-            subject: e.subject.clone(),
+            subject: if private {
+                PRIVATE_TEXT.to_string()
+            } else {
+                e.subject.clone()
+            },
             start: e.start,
             end: e.end,
             original_start: e.original_start(),
+            private,
         }
+    }
+}
+
+/// One side's value of `field` as a report shows it: [`PRIVATE_TEXT`] for a private meeting's
+/// [`PRIVATE_FIELDS`] (unless there is no value: `""`, or `null` in a rewrite's hashed form).
+fn shown(field: &str, value: String, private: bool) -> String {
+    if private && PRIVATE_FIELDS.contains(&field) && !value.is_empty() && value != "null" {
+        PRIVATE_TEXT.to_string()
+    } else {
+        value
     }
 }
 
@@ -128,30 +173,32 @@ pub fn compare_mailbox(
             out.only_in_current.push(EventRef::of(&a));
             continue;
         };
+        // Private on either side: a meeting made private after one read is private.
+        let private = a.sensitivity.is_private() || b.sensitivity.is_private();
         let (na, nb) = (normalized(&a), normalized(&b));
         let fields: Vec<FieldDiff> = na
             .differences(&nb)
             .into_iter()
             .map(|(field, x, y)| FieldDiff {
                 field: field.to_string(),
-                current: x.to_string(),
-                target: y.to_string(),
+                current: shown(field, x.to_string(), private),
+                target: shown(field, y.to_string(), private),
             })
             .collect();
         if !fields.is_empty() {
             out.changed.push(EventDiff {
-                event: EventRef::of(&a),
+                event: EventRef::masked(&a, private),
                 fields,
             });
         } else if a.content_hash() != b.content_hash() {
             out.rewrites.push(EventDiff {
-                event: EventRef::of(&a),
+                event: EventRef::masked(&a, private),
                 fields: hashed_differences(&a, &b)
                     .into_iter()
                     .map(|(field, current, target)| FieldDiff {
+                        current: shown(&field, current, private),
+                        target: shown(&field, target, private),
                         field,
-                        current,
-                        target,
                     })
                     .collect(),
             });

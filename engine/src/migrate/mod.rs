@@ -7,7 +7,8 @@
 //! * [`compare`] — two reads compared event by event under the backend-neutral key: only in
 //!   the current profile, only in the target, fields that differ per mailbox; used by
 //!   `calpump migrate verify` and by shadow mode (the runner's `shadow` option), so both judge
-//!   alike.
+//!   alike. A private or confidential meeting's subject and other organizer-typed text are
+//!   masked in what it reports (`(private)`), so neither `/status`, the log nor verify shows it.
 //! * [`normalize`] — what counts as the same value (below).
 //! * [`plan`] — what `calpump migrate plan` decides: whether the target reads every mailbox,
 //!   the needs (consent, permissions, scope, mailboxes still on-premises) read from the
@@ -55,8 +56,8 @@ pub mod read;
 pub mod switch;
 
 pub use compare::{
-    CompareOptions, EventDiff, EventRef, FieldDiff, MailboxComparison, RouteComparison, Summary,
-    compare_route,
+    CompareOptions, EventDiff, EventRef, FieldDiff, MailboxComparison, PRIVATE_FIELDS,
+    PRIVATE_TEXT, RouteComparison, Summary, compare_route,
 };
 pub use plan::{
     CALENDARS_READ, ListCheck, MailboxCheck, Need, PLACE_READ_ALL, Permission, RoutePlan,

@@ -204,3 +204,120 @@ async fn a_mailbox_the_current_profile_cannot_resolve_is_reported_not_compared()
     assert_eq!(cmp.summary.compared, 1);
     assert_eq!(cmp.mailboxes[0].mailbox, "nobody@x.test");
 }
+
+#[tokio::test]
+async fn a_private_or_confidential_meetings_text_is_masked_in_the_comparison() {
+    use calpump_plugin::Sensitivity;
+    let a = Arc::new(MemorySource::new("ews"));
+    let b = Arc::new(MemorySource::new("graph"));
+    for s in [&a, &b] {
+        s.add_mailbox("p@x.test", Some("P"), MailboxKind::Room);
+    }
+    let private = |backend: &str, uid: u64, subject: &str, sensitivity: Sensitivity| {
+        let mut e = ev(backend, "p@x.test", uid, subject, uid as i64);
+        e.sensitivity = sensitivity;
+        e.location = Some("Ann's office".into());
+        e.organizer = Some(Person {
+            name: Some("Ann Secret".into()),
+            email: Some("ann.secret@x.test".into()),
+        });
+        e
+    };
+    // 1: private, renamed between the reads; 2: confidential, only in the current profile;
+    // 3: private through the target only (made private between the reads), location changed;
+    // 4: confidential, only the spelling differs (a rewrite); 5: normal, renamed.
+    a.put("a1", private("ews", 1, "Salary talk", Sensitivity::Private));
+    b.put(
+        "b1",
+        private("graph", 1, "Salary talk (moved)", Sensitivity::Private),
+    );
+    a.put(
+        "a2",
+        private("ews", 2, "Medical leave", Sensitivity::Confidential),
+    );
+    a.put(
+        "a3",
+        private("ews", 3, "Union meeting", Sensitivity::Normal),
+    );
+    let mut made_private = private("graph", 3, "Union meeting", Sensitivity::Private);
+    made_private.location = Some("Basement".into());
+    b.put("b3", made_private);
+    a.put(
+        "a4",
+        private("ews", 4, "Lawyer call", Sensitivity::Confidential),
+    );
+    b.put(
+        "b4",
+        private("graph", 4, "Lawyer  call", Sensitivity::Confidential),
+    );
+    a.put("a5", ev("ews", "p@x.test", 5, "Planning", 5));
+    b.put("b5", ev("graph", "p@x.test", 5, "Planning (moved)", 5));
+    let (a, b): (Arc<dyn Source>, Arc<dyn Source>) = (a, b);
+    let route = route(&["p@x.test"], &[]);
+    let window = route_window(&route, fixed_base() + chrono::Duration::days(2));
+    let cmp = compare_route(&a, &b, &route, window, &CompareOptions::default()).await;
+    let m = &cmp.mailboxes[0];
+    assert_eq!(
+        (m.changed.len(), m.only_in_current.len(), m.rewrites.len()),
+        (3, 1, 1),
+        "{m:#?}"
+    );
+
+    let hidden = [
+        "Salary",
+        "Medical",
+        "Union",
+        "Lawyer",
+        "Ann",
+        "ann.secret",
+        "office",
+        "Basement",
+    ];
+    let report = serde_json::to_string(&cmp).expect("json");
+    for text in hidden {
+        assert!(!report.contains(text), "`{text}` in {report}");
+    }
+    let changed = |uid: u64| {
+        m.changed
+            .iter()
+            .find(|d| d.event.start == ev("x", "p@x.test", uid, "", uid as i64).start)
+            .unwrap_or_else(|| panic!("event {uid} changed: {m:#?}"))
+    };
+    let renamed = changed(1);
+    assert!(renamed.event.private);
+    assert_eq!(renamed.event.subject, PRIVATE_TEXT);
+    assert_eq!(
+        (
+            renamed.fields[0].field.as_str(),
+            renamed.fields[0].current.as_str(),
+            renamed.fields[0].target.as_str()
+        ),
+        ("subject", PRIVATE_TEXT, PRIVATE_TEXT)
+    );
+    // Made private between the reads: masked though the current side was normal; the
+    // sensitivity itself is shown.
+    let third = changed(3);
+    assert!(third.event.private);
+    let fields: Vec<(&str, &str, &str)> = third
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.current.as_str(), f.target.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("location", PRIVATE_TEXT, PRIVATE_TEXT),
+            ("sensitivity", "normal", "private")
+        ]
+    );
+    assert_eq!(m.only_in_current[0].subject, PRIVATE_TEXT);
+    assert_eq!(m.rewrites[0].event.subject, PRIVATE_TEXT);
+    assert_eq!(m.rewrites[0].fields[0].field, "subject");
+    assert_eq!(m.rewrites[0].fields[0].target, PRIVATE_TEXT);
+    // A normal meeting is shown as it is.
+    let normal = changed(5);
+    assert!(!normal.event.private);
+    assert_eq!(normal.event.subject, "Planning");
+    assert_eq!(normal.fields[0].target, "Planning (moved)");
+    assert!(report.contains("Planning (moved)"));
+}
