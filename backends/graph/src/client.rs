@@ -6,7 +6,7 @@
 //!   IdType="ImmutableId"` (ids that survive moves, `concepts/outlook-immutable-id.md`), `Prefer:
 //!   outlook.timezone="UTC"` (times in UTC), and for collections `Prefer: odata.maxpagesize`.
 //!   Inside a `$batch` each sub-request carries its own `Prefer` (the service does not pass the
-//!   outer one on).
+//!   outer one on; the envelope states the id and time-zone preferences as well).
 //! - 401: the token is dropped from the cache and the request sent once more with a new one.
 //!   Inside a `$batch` the same rule holds per `batch()` call: the first 401 drops the token,
 //!   the items refused with it go once more, and a 401 after that is final for its item.
@@ -575,6 +575,9 @@ impl GraphClient {
                     .header(AUTHORIZATION, token.header_value())
                     .header(ACCEPT, "application/json")
                     .header(CONTENT_TYPE, "application/json")
+                    // The service reads each item's own; sent on the envelope too, so every
+                    // request calpump makes states its preferences.
+                    .header("Prefer", &prefer_plain)
                     .body(serde_json::to_vec(&body).unwrap_or_default());
                 let response = self.http.send("batch", request).await?;
                 if response.status.as_u16() == 401 && !refreshed {
