@@ -113,20 +113,42 @@ fn diagnostics_code_is(value: &str, code: &str) -> bool {
     value.split(';').next().map(str::trim) == Some(code)
 }
 
-/// 401: `ews.Unauthorized` naming the URL, the scheme calpump used and what the server offers;
-/// `ews.TokenLacksPermission` when `x-ms-diagnostics` says the token carries no EWS permission
-/// (a permission failure: consent changes take minutes to reach Exchange).
+/// 401: `ews.Unauthorized` naming the URL, the scheme calpump used and what the server offers —
+/// and, for Basic and NTLM, which of the entry's causes that leaves: the scheme is offered, so
+/// the user name or password was refused, or it is not; `ews.TokenLacksPermission` when
+/// `x-ms-diagnostics` says the token carries no EWS permission (a permission failure: consent
+/// changes take minutes to reach Exchange).
 pub fn unauthorized(response: &HttpResponse, used: &str, who: &str) -> SourceError {
-    let offered = offered_schemes(response);
-    let offered = if offered.is_empty() {
+    let schemes = offered_schemes(response);
+    let offered = if schemes.is_empty() {
         "no scheme".to_string()
     } else {
-        offered.join(", ")
+        schemes.join(", ")
     };
     let mut detail = format!(
         "{} answered HTTP 401 to {used} authentication as {who}; the server offers: {offered}",
         display_url(&response.url)
     );
+    // NTLM is also spoken under Negotiate (calpump answers either challenge).
+    let accepted: &[&str] = match used {
+        "Basic" => &["Basic"],
+        "NTLM" => &["NTLM", "Negotiate"],
+        _ => &[],
+    };
+    if !accepted.is_empty() {
+        if schemes
+            .iter()
+            .any(|s| accepted.iter().any(|a| s.eq_ignore_ascii_case(a)))
+        {
+            detail.push_str(&format!(
+                " — {used} is offered, so the server refused the user name or password (or the account is locked)"
+            ));
+        } else {
+            detail.push_str(&format!(
+                " — {used} is not offered: set `auth.kind` to a scheme the server offers"
+            ));
+        }
+    }
     let diag = response
         .headers
         .get("x-ms-diagnostics")
@@ -283,6 +305,66 @@ mod tests {
         assert_eq!(
             unauthorized(&response_401(None), "Basic", "svc").code(),
             "ews.Unauthorized"
+        );
+    }
+
+    fn response_401_offering(schemes: &[&str]) -> HttpResponse {
+        let mut r = response_401(None);
+        r.headers.remove(WWW_AUTHENTICATE);
+        for scheme in schemes {
+            r.headers.append(
+                WWW_AUTHENTICATE,
+                reqwest::header::HeaderValue::from_str(scheme).expect("header value"),
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn a_refused_password_is_told_from_a_scheme_the_server_does_not_offer() {
+        // IIS with Windows and Basic authentication: the scheme is offered, the password wrong.
+        let iis = response_401_offering(&["Negotiate", "NTLM", "Basic realm=\"mail\""]);
+        for used in ["NTLM", "Basic"] {
+            let e = unauthorized(&iis, used, "CONTOSO\\svc-pump");
+            assert_eq!(e.code(), "ews.Unauthorized");
+            let detail = e.diagnostic.detail();
+            assert!(
+                detail.contains(&format!(
+                    "{used} is offered, so the server refused the user name or password"
+                )),
+                "{detail}"
+            );
+            assert!(
+                detail.contains("the server offers: Negotiate, NTLM, Basic"),
+                "{detail}"
+            );
+        }
+        // NTLM answers a Negotiate-only server too.
+        let negotiate = response_401_offering(&["Negotiate"]);
+        assert!(
+            unauthorized(&negotiate, "NTLM", "svc")
+                .diagnostic
+                .detail()
+                .contains("NTLM is offered")
+        );
+        // Basic switched off on the server: the scheme, not the password, is the problem.
+        let e = unauthorized(&negotiate, "Basic", "svc");
+        assert_eq!(e.code(), "ews.Unauthorized");
+        assert!(
+            e.diagnostic
+                .detail()
+                .contains("Basic is not offered: set `auth.kind`"),
+            "{}",
+            e.diagnostic.detail()
+        );
+        // A bearer token's refusal says neither.
+        let detail = unauthorized(&response_401(None), "OAuth (Bearer)", "app")
+            .diagnostic
+            .detail()
+            .to_string();
+        assert!(
+            !detail.contains("is offered") && !detail.contains("not offered"),
+            "{detail}"
         );
     }
 }
