@@ -5,7 +5,11 @@
 //! failure until the admin's change arrives.
 //!
 //! "EWS disabled" uses the simulator's `ews_disabled` fault: Exchange Online's answer when EWS
-//! is switched off for the tenant or the app (403 Forbidden, empty body, no SOAP).
+//! is switched off for the tenant or the app (403 Forbidden, empty body, no SOAP). A wrong
+//! password fails the NTLM or Basic handshake (step 4) with `ews.Unauthorized`, its detail
+//! saying the scheme was offered, so the password was refused. A secret that expires within 30
+//! days (`secret_expires`, backend-common's `expiry::WARN_DAYS`) is a ⚠ warning on step 1 with
+//! `secret.ExpiresSoon` on both backends while the test still passes; 31 days ahead is not.
 
 mod profile_support;
 
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use calpump_engine::diagnostics::catalogue::lookup;
 use calpump_simulator::{Fault, FaultRule, Protocol, catalogue};
+use chrono::Utc;
 use profile_support::*;
 
 struct Case {
@@ -473,5 +478,274 @@ async fn wait_retries_a_permission_failure_until_the_change_arrives() {
             .as_str()
             .is_some_and(|n| n.contains("Minuten"))
     );
+    sim.shutdown().await;
+}
+
+/// A wrong password over NTLM (the simulator verifies the NTLMv2 response) and over Basic: the
+/// handshake step fails with `ews.Unauthorized`, its cause and remedy in both languages, and the
+/// detail tells the admin that the scheme was offered, so it is the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_ews_password_fails_the_ntlm_or_basic_handshake() {
+    let sim = simulator(5).await;
+    let wrong = "Wr0ng-Passw0rd!";
+    assert_ne!(wrong, catalogue::ACCOUNT_PASSWORD);
+    let profile = |kind: &str, user: &str| {
+        format!(
+            "[profiles.p]\nbackend = \"ews\"\nurl = \"{}\"\nauth = {{ kind = \"{kind}\", username = {}, password = {} }}\nimpersonation = true\n",
+            sim.ews_url(),
+            toml_str(user),
+            toml_str(wrong)
+        )
+    };
+    let cases = [
+        (
+            "NTLM",
+            "NTLM handshake",
+            "NTLM-Anmeldung",
+            Case {
+                what: "wrong password (NTLM)",
+                profile: profile("ntlm", "CONTOSO\\svc-pump"),
+                probe: Some("room-1.01@contoso.com"),
+                step: 4,
+                step_id: "auth",
+                code: "ews.Unauthorized",
+            },
+        ),
+        (
+            "Basic",
+            "Basic authentication",
+            "Basic-Authentifizierung",
+            Case {
+                what: "wrong password (Basic)",
+                profile: profile("basic", catalogue::SVC_PUMP),
+                probe: Some("room-1.01@contoso.com"),
+                step: 4,
+                step_id: "auth",
+                code: "ews.Unauthorized",
+            },
+        ),
+    ];
+    for (scheme, title_en, title_de, case) in cases {
+        let profile = case.profile.clone();
+        tokio::task::spawn_blocking(move || check_case(&case))
+            .await
+            .expect("case");
+        let (tmp, _) = config_dir(&profile);
+        for (lang, title) in [("en", title_en), ("de", title_de)] {
+            let out = calpump_async(
+                tmp.path(),
+                &[
+                    "--lang",
+                    lang,
+                    "profile",
+                    "test",
+                    "p",
+                    "--probe",
+                    "room-1.01@contoso.com",
+                ],
+            )
+            .await;
+            let text = stdout(&out);
+            assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+            // The step that failed is the handshake, after a working connection.
+            assert!(text.contains(&format!("  4 ✗ {title}\n")), "{text}");
+            assert!(text.contains("  3 ✓ "), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "{scheme} is offered, so the server refused the user name or password"
+                )),
+                "{text}"
+            );
+            // Never the password itself.
+            assert!(!text.contains(wrong), "{text}");
+        }
+        let out = calpump_async(
+            tmp.path(),
+            &[
+                "profile",
+                "test",
+                "p",
+                "--probe",
+                "room-1.01@contoso.com",
+                "--json",
+            ],
+        )
+        .await;
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["steps"][3]["title"], title_en, "{doc}");
+        assert_eq!(doc["steps"][3]["diagnostic"]["permission"], false, "{doc}");
+        assert!(
+            doc["steps"][3]["diagnostic"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("HTTP 401 to {scheme} authentication"))),
+            "{doc}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(wrong));
+    }
+    sim.shutdown().await;
+}
+
+fn day(offset: i64) -> String {
+    (Utc::now().date_naive() + chrono::Duration::days(offset))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A secret 29 days (and 30, the last day warned) from expiry: step 1 is ⚠ with
+/// `secret.ExpiresSoon`, its cause and remedy in the admin's language, the other steps run and
+/// pass, exit 0; `--json` says `warning`. 31 days ahead: no warning anywhere. Through a Graph
+/// profile (client secret) and an EWS one (the account's password), whose probes check the
+/// date separately.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_expiring_within_30_days_warns_and_31_days_ahead_does_not() {
+    let sim = simulator(5).await;
+    // The profile of `backend`, its secret expiring on `expires`.
+    let profile = |backend: &str, expires: &str| {
+        let table = if backend == "graph" {
+            graph_profile(
+                &sim,
+                "p",
+                catalogue::GRAPH_APP_ID,
+                catalogue::GRAPH_APP_SECRET,
+            )
+        } else {
+            ews_profile(&sim, "p", catalogue::SVC_PUMP)
+        };
+        format!("{table}secret_expires = {expires}\n")
+    };
+    let info = lookup("secret.ExpiresSoon").expect("catalogued");
+    for backend in ["graph", "ews"] {
+        for days in [29, 30] {
+            let (tmp, _) = config_dir(&profile(backend, &day(days)));
+            let base = ["profile", "test", "p", "--probe", "room-1.01@contoso.com"];
+            for lang in ["en", "de"] {
+                let mut args = vec!["--lang", lang];
+                args.extend(base);
+                let out = calpump_async(tmp.path(), &args).await;
+                let text = stdout(&out);
+                let context = format!("{backend}, {days} days ({lang}):\n{}", all_output(&out));
+                assert_eq!(out.status.code(), Some(0), "{context}");
+                let texts = if lang == "en" { &info.en } else { &info.de };
+                let (step1, cause, remedy, result) = if lang == "en" {
+                    (
+                        "  1 ⚠ Configuration and secrets\n",
+                        "Cause: ",
+                        "Remedy: ",
+                        "Result: all 6 steps passed, 1 with a warning",
+                    )
+                } else {
+                    (
+                        "  1 ⚠ Konfiguration und Geheimnisse\n",
+                        "Ursache: ",
+                        "Abhilfe: ",
+                        "Ergebnis: alle 6 Schritte bestanden, 1 mit Warnung",
+                    )
+                };
+                assert!(text.contains(step1), "{context}");
+                assert!(
+                    text.contains(&format!("[secret.ExpiresSoon] {}", texts.title)),
+                    "{context}"
+                );
+                assert!(
+                    text.contains(&format!("expires in {days} days ({})", day(days))),
+                    "{context}"
+                );
+                assert!(
+                    text.contains(&format!("{cause}{}", texts.cause)),
+                    "{context}"
+                );
+                assert!(
+                    text.contains(&format!("{remedy}{}", texts.remedy)),
+                    "{context}"
+                );
+                assert!(text.contains(result), "{context}");
+                // Only step 1 warns; the connection itself works.
+                let warned = text
+                    .lines()
+                    .filter_map(|l| l.trim_start().split_once(' '))
+                    .filter(|(n, rest)| n.parse::<u32>().is_ok() && rest.starts_with('⚠'))
+                    .count();
+                assert_eq!(warned, 1, "{context}");
+                assert!(!text.contains(" ✗ "), "{context}");
+                for n in [3, 4, 5, 6] {
+                    assert!(text.contains(&format!("{n:>3} ✓ ")), "step {n}: {context}");
+                }
+
+                args.push("--json");
+                let out = calpump_async(tmp.path(), &args).await;
+                assert_eq!(out.status.code(), Some(0), "{context}");
+                let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+                assert_eq!(doc["ok"], true, "{doc}");
+                assert!(doc["failed_step"].is_null(), "{doc}");
+                let step = &doc["steps"][0];
+                assert_eq!(step["id"], "config", "{doc}");
+                assert_eq!(step["status"], "warning", "{doc}");
+                assert_eq!(step["diagnostic"]["code"], "secret.ExpiresSoon", "{doc}");
+                assert_eq!(step["diagnostic"]["title"], texts.title, "{doc}");
+                assert_eq!(step["diagnostic"]["remedy"], texts.remedy, "{doc}");
+                assert!(
+                    step["diagnostic"]["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains(&format!("expires in {days} days"))),
+                    "{doc}"
+                );
+            }
+        }
+
+        // 31 days ahead: nothing to warn about.
+        let (tmp, _) = config_dir(&profile(backend, &day(31)));
+        for lang in ["en", "de"] {
+            let out = calpump_async(
+                tmp.path(),
+                &[
+                    "--lang",
+                    lang,
+                    "profile",
+                    "test",
+                    "p",
+                    "--probe",
+                    "room-1.01@contoso.com",
+                ],
+            )
+            .await;
+            let text = stdout(&out);
+            let context = format!("{backend}, 31 days ({lang}):\n{}", all_output(&out));
+            assert_eq!(out.status.code(), Some(0), "{context}");
+            assert!(text.contains("  1 ✓ "), "{context}");
+            assert!(!text.contains('⚠'), "{context}");
+            assert!(!text.contains("secret.ExpiresSoon"), "{context}");
+            if backend == "graph" {
+                // The Graph probe says how long the secret has.
+                assert!(
+                    text.contains("the client secret (secret_expires) has 31 days left"),
+                    "{context}"
+                );
+            }
+        }
+        let out = calpump_async(
+            tmp.path(),
+            &[
+                "profile",
+                "test",
+                "p",
+                "--probe",
+                "room-1.01@contoso.com",
+                "--json",
+            ],
+        )
+        .await;
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["ok"], true, "{doc}");
+        assert_eq!(doc["steps"][0]["status"], "passed", "{doc}");
+        assert!(doc["steps"][0]["diagnostic"].is_null(), "{doc}");
+        assert!(
+            doc["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .all(|s| s["status"] != "warning"),
+            "{doc}"
+        );
+    }
     sim.shutdown().await;
 }
