@@ -93,6 +93,26 @@ impl<'de> Deserialize<'de> for SecretRef {
             fn visit_string<E: de::Error>(self, v: String) -> Result<SecretRef, E> {
                 Ok(SecretRef::Plain(Secret::new(v)))
             }
+            // A password written without quotes is refused without repeating it (serde's own
+            // message would: "invalid type: integer `12345678`").
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretRef, E> {
+                Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretRef, E> {
+                Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretRef, E> {
+                Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
                 let Some(kind) = map.next_key::<String>()? else {
                     return Err(de::Error::custom(
@@ -457,6 +477,21 @@ mod tests {
             other.resolve(&SecretRef::Encrypted(sealed)),
             Err(SecretError::Decrypt(_))
         ));
+    }
+
+    #[test]
+    fn a_password_without_quotes_is_refused_without_showing_it() {
+        #[derive(Debug, Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            password: SecretRef,
+        }
+        for text in ["password = 778177817781", "password = 7781.7781"] {
+            let err = toml::from_str::<T>(text).expect_err("a number is no secret");
+            let message = err.message().to_string();
+            assert!(message.contains("a number"), "{message}");
+            assert!(!message.contains("7781"), "{message}");
+        }
     }
 
     #[test]
