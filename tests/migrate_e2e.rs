@@ -5,6 +5,11 @@
 //! rewrites no door-sign file (same inode, mtime and bytes); an event changed in the simulator
 //! then arrives through Graph as exactly one updated row; `--back` returns to EWS, again
 //! without a row change.
+//!
+//! Going back reads EWS in full: the cursors EWS kept from before the switch know nothing of
+//! what Graph delivered since, so `--back` drops them like a forward switch does — every room
+//! read again, nothing duplicated or changed in the sink (SQLite), the switch back in the run
+//! history.
 
 mod migrate_support;
 
@@ -12,6 +17,7 @@ use std::collections::BTreeMap;
 
 use calpump_engine::state::{RunKind, SqliteStateStore, StateStore};
 use calpump_simulator::EventChange;
+use calpump_simulator::control::Protocol;
 use migrate_support as s;
 
 /// Every row of `events`: key → (content hash, synced_at, run_id, deleted_at, subject).
@@ -277,7 +283,8 @@ sinks = ["db", "signs"]
     assert_eq!(updated[0].1[4], "Budget review (moved to Graph)");
     assert_ne!(updated[0].1[2], after[updated[0].0][2], "a new run_id");
 
-    // 6. --back: EWS continues from its own cursors; the change already is in the sinks.
+    // 6. --back: EWS reads in full (its cursors from before the switch are dropped); the change
+    // already is in the sinks.
     let out = s::run_async(&dir, &["migrate", "switch", "--route", "rooms", "--back"]).await;
     assert!(out.status.success(), "{}", s::text(&out));
     assert_eq!(
@@ -292,5 +299,242 @@ sinks = ["db", "signs"]
         s::text(&out)
     );
     assert_eq!(rows(&pg), changed_rows, "no row changed going back");
+    sim.shutdown().await;
+}
+
+/// Every row of the SQLite sink's `events`: key → (content hash, synced_at, run_id, deleted_at,
+/// subject).
+fn sqlite_rows(db: &std::path::Path) -> BTreeMap<String, Vec<String>> {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(
+            "SELECT event_key, content_hash, synced_at, run_id, coalesce(deleted_at, '-'), subject
+             FROM events WHERE route = 'rooms' ORDER BY event_key",
+        )
+        .output()
+        .expect("sqlite3 runs (apt-get install sqlite3)");
+    assert!(out.status.success(), "{}", s::text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let mut parts = line.split('|').map(str::to_string);
+            let key = parts.next().unwrap_or_default();
+            (key, parts.collect())
+        })
+        .collect()
+}
+
+fn sqlite_value(db: &std::path::Path, sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{}", s::text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_back_reads_ews_in_full_without_stale_cursors_and_duplicates_nothing() {
+    let sim = s::simulator(10, 16, 17).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    let rooms = [
+        "room-1.01@contoso.com",
+        "room-1.02@contoso.com",
+        "room-1.03@contoso.com",
+        "room-1.04@contoso.com",
+    ];
+    s::write_config(
+        &dir,
+        &format!(
+            r#"{profiles}
+[sinks.db]
+plugin = "database"
+url = "sqlite://db.sqlite"
+
+[[routes]]
+name = "rooms"
+profile = "online"
+mailboxes = [{mailboxes}]
+sinks = ["db"]
+"#,
+            profiles = s::profiles(&sim),
+            mailboxes = rooms
+                .iter()
+                .map(|r| format!("\"{r}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let db = dir.join("db.sqlite");
+    let sync = |via: &'static str| {
+        let dir = dir.clone();
+        async move {
+            let out = s::run_async(&dir, &["sync"]).await;
+            assert!(out.status.success(), "{}", s::text(&out));
+            assert!(
+                s::text(&out).contains(&format!("route rooms ({via}): ok")),
+                "{}",
+                s::text(&out)
+            );
+        }
+    };
+
+    // EWS, then Graph; while on Graph one meeting is renamed and another deleted.
+    sync("ews").await;
+    let out = s::run_async(
+        &dir,
+        &["migrate", "switch", "--route", "rooms", "--to", "cloud"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", s::text(&out));
+    sync("graph").await;
+    let renamed = s::single(&sim, rooms[1], 0);
+    let deleted = s::single(&sim, rooms[2], 0);
+    let c = sim.control();
+    c.change_event(
+        rooms[1],
+        &renamed.goid,
+        None,
+        &EventChange {
+            subject: Some("Renamed while on Graph".into()),
+            ..EventChange::default()
+        },
+    )
+    .expect("rename");
+    c.delete_event(rooms[2], &deleted.goid).expect("delete");
+    sync("graph").await;
+    let on_graph = sqlite_rows(&db);
+    assert!(
+        on_graph
+            .values()
+            .any(|r| r[4] == "Renamed while on Graph" && r[3] == "-"),
+        "the rename arrived through Graph"
+    );
+
+    // Back to EWS: its cursors from before the switch are dropped, the switch is recorded.
+    let out = s::run_async(
+        &dir,
+        &["migrate", "switch", "--route", "rooms", "--back", "--json"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", s::text(&out));
+    let doc = s::json(&out);
+    assert_eq!(doc["back"], true, "{doc:#}");
+    assert_eq!(doc["to"]["backend"], "ews");
+    assert_eq!(doc["moved"]["calendars"], rooms.len(), "{doc:#}");
+    assert_eq!(doc["moved"]["cursors_dropped"], rooms.len(), "{doc:#}");
+    let state = SqliteStateStore::open(&dir.join("state.db"))
+        .await
+        .expect("state");
+    let calendars = state.calendars(Some("rooms")).await.expect("calendars");
+    let ews: Vec<_> = calendars
+        .iter()
+        .filter(|(k, _)| k.backend == "ews")
+        .collect();
+    assert_eq!(ews.len(), rooms.len());
+    assert!(
+        ews.iter().all(|(_, st)| st.cursor.is_none()),
+        "no stale EWS cursor survives --back: {ews:?}"
+    );
+    for (key, st) in &ews {
+        let graph = calendars
+            .iter()
+            .find(|(k, _)| k.backend == "graph" && k.mailbox == key.mailbox)
+            .map(|(_, st)| st.event_count);
+        assert_eq!(
+            Some(st.event_count),
+            graph,
+            "the guard's count is Graph's: {key:?}"
+        );
+    }
+    let switches = state
+        .history(
+            Some("rooms"),
+            calpump_engine::state::HistoryFilter::Kind(RunKind::Switch),
+            10,
+        )
+        .await
+        .expect("switches");
+    assert_eq!(switches.len(), 2, "{switches:?}");
+    let note = switches[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("route rooms switched back: cloud (graph) → online (ews)")
+            && note.contains("the next sync reads in full"),
+        "{note}"
+    );
+    assert_eq!(
+        switches[0].data.as_ref().map(|d| d["back"].clone()),
+        Some(true.into())
+    );
+    state.close().await;
+
+    // The next sync through EWS reads every room in full and changes nothing in the sink.
+    c.reset_stats();
+    sync("ews").await;
+    for room in rooms {
+        assert!(
+            s::count(&sim, Protocol::Ews, "FindItem", room) >= 1,
+            "{room} read in full through EWS"
+        );
+    }
+    let back = sqlite_rows(&db);
+    let changed: Vec<&String> = back
+        .iter()
+        .filter(|(k, v)| on_graph.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(changed.is_empty(), "rows changed going back: {changed:?}");
+    assert_eq!(back.len(), on_graph.len(), "no row added");
+    assert_eq!(
+        sqlite_value(
+            &db,
+            "SELECT count(*) FROM (SELECT mailbox, global_object_id, coalesce(original_start, '')
+             FROM events WHERE deleted_at IS NULL GROUP BY 1, 2, 3 HAVING count(*) > 1)"
+        ),
+        "0",
+        "no meeting twice"
+    );
+    let (start, end) = s::window(&sim);
+    let truth: usize = rooms
+        .iter()
+        .map(|r| c.truth(r, None, start, end).expect("truth").len())
+        .sum();
+    assert_eq!(
+        sqlite_value(&db, "SELECT count(*) FROM events WHERE deleted_at IS NULL"),
+        truth.to_string(),
+        "the sink holds the tenant, the deleted meeting soft-deleted"
+    );
+
+    // From the new cursors EWS is incremental again: one change, one row, one room read.
+    let later = s::single(&sim, rooms[3], 1);
+    c.change_event(
+        rooms[3],
+        &later.goid,
+        None,
+        &EventChange {
+            subject: Some("Renamed back on EWS".into()),
+            ..EventChange::default()
+        },
+    )
+    .expect("rename");
+    c.reset_stats();
+    sync("ews").await;
+    let after = sqlite_rows(&db);
+    let updated: Vec<&Vec<String>> = after
+        .iter()
+        .filter(|(k, v)| back.get(*k) != Some(*v))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0][4], "Renamed back on EWS");
+    for room in &rooms[..3] {
+        assert_eq!(
+            s::count(&sim, Protocol::Ews, "FindItem", room),
+            0,
+            "{room} unchanged: not read again"
+        );
+    }
     sim.shutdown().await;
 }

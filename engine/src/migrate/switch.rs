@@ -2,7 +2,7 @@
 //! switch's record in the run history.
 //!
 //! State is keyed by (route, mailbox, calendar, backend). A switch from backend A to B:
-//! * leaves A's rows as they are (cursors and item index), so `--back` continues from them;
+//! * leaves A's rows as they are (cursors and item index);
 //! * gives every calendar of the route a B row **without a cursor** — the next sync through B
 //!   reads each calendar in full, and since event keys do not depend on the backend and sinks
 //!   write only when an event's content hash changed, that full read changes nothing that did
@@ -15,6 +15,12 @@
 //!
 //! When A and B are the same backend (two profiles of one backend) the rows are shared: the
 //! cursors are cleared and the index is kept.
+//!
+//! `--back` is such a switch too, from B back to A: A's rows get no cursor and B's item index.
+//! A's cursors stopped at the first switch; they say nothing of what B delivered since (a
+//! stale delta token or SyncState would skip or replay changes, and A's index would not know
+//! the items created meanwhile), so A starts with a full read like any new backend — the sinks,
+//! which hold every event under its backend-neutral key, change only what differs.
 //!
 //! The switch is recorded in the route's run history as an entry of kind
 //! [`RunKind::Switch`] (an event, not an error): its note says from → to, by whom and when, its
@@ -143,17 +149,10 @@ impl SwitchRecord {
             .as_deref()
             .map(|by| format!(" by {by}"))
             .unwrap_or_default();
-        let what = if self.back {
-            format!(
-                "the next sync continues from the cursors {} kept",
-                self.to_backend
-            )
-        } else {
-            format!(
-                "{} calendars, {} events carried over; the next sync reads in full",
-                moved.calendars, moved.events
-            )
-        };
+        let what = format!(
+            "{} calendars, {} events carried over; the next sync reads in full",
+            moved.calendars, moved.events
+        );
         format!(
             "route {route} switched{}: {} ({}) → {} ({}){by} at {}; {what}",
             if self.back { " back" } else { "" },
@@ -411,6 +410,84 @@ mod tests {
             "a switch is no sync"
         );
         assert_eq!(rec.by.as_deref(), Some("alice@pump"));
+    }
+
+    #[tokio::test]
+    async fn going_back_drops_the_stale_cursors_and_carries_the_current_index_back() {
+        let store = SqliteStateStore::in_memory().await.expect("store");
+        let commit = |backend: &str, cursor_value: &str, items: &[(&str, &str)]| CalendarCommit {
+            key: key(backend, "a@x.com"),
+            cursor: cursor(cursor_value),
+            index: IndexChange::Replace(
+                items
+                    .iter()
+                    .map(|(id, k)| (id.to_string(), EventKey::from_stored(*k)))
+                    .collect(),
+            ),
+            at: Utc::now(),
+        };
+        store
+            .commit_calendar(&commit(
+                "ews",
+                "ews-sync-state",
+                &[("AAMk1", "ev1-a"), ("AAMk2", "ev1-b")],
+            ))
+            .await
+            .expect("ews");
+        move_state(&store, "rooms", "ews", "graph")
+            .await
+            .expect("forward");
+        // Through Graph: b deleted, c created; Graph's own ids after its full read.
+        store
+            .commit_calendar(&commit(
+                "graph",
+                "delta-link",
+                &[("g1", "ev1-a"), ("g3", "ev1-c")],
+            ))
+            .await
+            .expect("graph");
+
+        let back = move_state(&store, "rooms", "graph", "ews")
+            .await
+            .expect("back");
+        assert_eq!(
+            (back.calendars, back.events, back.cursors_dropped),
+            (1, 2, 1)
+        );
+        let ews = store
+            .calendar_state(&key("ews", "a@x.com"))
+            .await
+            .expect("ews");
+        assert!(
+            ews.cursor.is_none(),
+            "the SyncState from before the switch is gone"
+        );
+        assert_eq!(ews.event_count, 2);
+        let mut index: Vec<(String, String)> = store
+            .item_index(&key("ews", "a@x.com"))
+            .await
+            .expect("index")
+            .into_iter()
+            .map(|(id, k)| (id, k.as_str().to_string()))
+            .collect();
+        index.sort();
+        assert_eq!(
+            index,
+            [
+                ("migrated:graph:g1".to_string(), "ev1-a".to_string()),
+                ("migrated:graph:g3".to_string(), "ev1-c".to_string())
+            ],
+            "what Graph knew, not what EWS knew before the switch"
+        );
+        let graph = store
+            .calendar_state(&key("graph", "a@x.com"))
+            .await
+            .expect("graph");
+        assert_eq!(
+            graph.cursor.map(|c| c.value).as_deref(),
+            Some("delta-link"),
+            "the backend left is not touched"
+        );
     }
 
     #[tokio::test]

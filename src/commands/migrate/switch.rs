@@ -1,12 +1,14 @@
 //! `calpump migrate switch`: re-points the route in the configuration (toml_edit; comments and
 //! layout kept), moves its state ([`calpump_engine::migrate::move_state`]) and records the
-//! switch in the run history; `--back` undoes the last switch.
+//! switch in the run history; `--back` undoes the last switch the same way — the backend
+//! returned to starts without its old cursors (a full read), with the current backend's item
+//! index, so it never applies a delta token from before the first switch.
 
 use std::process::ExitCode;
 
 use calpump_engine::config::Config;
 use calpump_engine::diagnostics::Lang;
-use calpump_engine::migrate::{MoveSummary, last_switch, move_state, record_switch};
+use calpump_engine::migrate::{last_switch, move_state, record_switch};
 use serde_json::json;
 use toml_edit::DocumentMut;
 
@@ -134,12 +136,9 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
     }
 
     // State first: until the configuration names the new profile, the new backend's rows are
-    // unused; the old backend's rows are never touched.
-    let moved = if args.back {
-        MoveSummary::default()
-    } else {
-        move_state(state.as_ref(), &route.name, &from_backend, &to_backend).await?
-    };
+    // unused; the old backend's rows are never touched. Going back is no exception: the cursors
+    // the backend returned to kept from before the first switch are stale.
+    let moved = move_state(state.as_ref(), &route.name, &from_backend, &to_backend).await?;
     write_config(path, &edited.text)?;
     let by = who_switches();
     let record = record_switch(
@@ -188,35 +187,20 @@ pub async fn switch(global: &Global, args: &MigrateSwitchArgs) -> Result<ExitCod
             )
         )
     );
-    if args.back {
-        println!(
-            "{}",
-            tr!(
-                lang,
-                format!(
-                    "  the next sync continues from the cursors {to_backend} had before the switch"
-                ),
-                format!(
-                    "  die nächste Synchronisierung setzt bei den Cursorn fort, die {to_backend} vor der Umstellung hatte"
-                )
+    println!(
+        "{}",
+        tr!(
+            lang,
+            format!(
+                "  state: {} calendars start on {to_backend} without a cursor (full read; the sinks change only what differs), {} events carried over for the empty-calendar guard; the state of {from_backend} is left as it is",
+                moved.calendars, moved.events
+            ),
+            format!(
+                "  Zustand: {} Kalender beginnen auf {to_backend} ohne Cursor (vollständiges Lesen; die Senken ändern nur, was abweicht), {} Termine für den Leerkalender-Schutz übernommen; der Zustand von {from_backend} bleibt, wie er ist",
+                moved.calendars, moved.events
             )
-        );
-    } else {
-        println!(
-            "{}",
-            tr!(
-                lang,
-                format!(
-                    "  state: {} calendars start on {to_backend} without a cursor (full read; the sinks change only what differs), {} events carried over for the empty-calendar guard; the cursors of {from_backend} are kept for --back",
-                    moved.calendars, moved.events
-                ),
-                format!(
-                    "  Zustand: {} Kalender beginnen auf {to_backend} ohne Cursor (vollständiges Lesen; die Senken ändern nur, was abweicht), {} Termine für den Leerkalender-Schutz übernommen; die Cursor von {from_backend} bleiben für --back",
-                    moved.calendars, moved.events
-                )
-            )
-        );
-    }
+        )
+    );
     if let Some(shadow) = &edited.shadow_swapped {
         println!(
             "{}",
