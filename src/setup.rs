@@ -132,7 +132,9 @@ pub fn build_source(config: &Config, profile: &str) -> Result<Arc<dyn Source>> {
 
 /// Opens the state store and marks runs a dead process left behind.
 pub async fn open_state(config: &Config) -> Result<Arc<dyn StateStore>> {
-    let store = SqliteStateStore::open(&config.state.path).await?;
+    let store = SqliteStateStore::open(&config.state.path)
+        .await?
+        .with_retention(config.state.retention());
     calpump_engine::runner::recover(&store).await?;
     Ok(Arc::new(store))
 }

@@ -575,3 +575,47 @@ fn a_410_reads_the_calendar_in_full_again() {
     assert_sink_equals_truth("after the 410s", &env, &dir, &rooms, run.window(), false);
     env.shutdown();
 }
+
+/// `[state] keep_runs` and `keep_days` reach the state store the binary opens: with
+/// `keep_runs = 2, keep_days = 0` five syncs leave the route's two newest runs; with the
+/// defaults (100 runs, 14 days) all five stay. The events are untouched either way.
+#[test]
+fn state_retention_settings_take_effect() {
+    let env = sim(2, 57);
+    let rooms: Vec<String> = ["room-1.01", "room-1.02"]
+        .iter()
+        .map(|r| format!("{r}@contoso.com"))
+        .collect();
+    let route = mailboxes_route(&rooms, "default");
+    let runs_left = |dir: &Dir| -> u64 {
+        let out = std::process::Command::new("sqlite3")
+            .arg(dir.path.join("state.db"))
+            .arg("select count(*) from runs where kind = 'sync' and route = 'rooms'")
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    let pruned = env.dir("retention", &profile(&env, "secret"), &route);
+    let config = pruned.path.join("calpump.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replacen(
+        "path = \"state.db\"",
+        "path = \"state.db\"\nkeep_runs = 2\nkeep_days = 0",
+        1,
+    );
+    std::fs::write(&config, text).expect("config");
+    let kept = env.dir("defaults", &profile(&env, "secret"), &route);
+    for n in 1..=5 {
+        pruned.sync_ok(&format!("pruned sync {n}"));
+        kept.sync_ok(&format!("default sync {n}"));
+    }
+    assert_eq!(runs_left(&pruned), 2, "keep_runs = 2");
+    assert_eq!(runs_left(&kept), 5, "the defaults keep them");
+    assert_eq!(pruned.live(&rooms), kept.live(&rooms), "events untouched");
+    assert!(!pruned.live(&rooms).is_empty());
+    env.shutdown();
+}
