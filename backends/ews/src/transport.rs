@@ -273,6 +273,43 @@ impl Transport {
             // The connection was replaced (closed by the server): authenticate again.
             slot.authenticated.remove(&key);
         }
+        // The three legs must share one TCP connection, but reqwest's pool races a checkout of
+        // the idle connection against opening a new one: on a loaded machine leg 3 can leave on
+        // a fresh connection, which the server refuses as a logon without a challenge. So a
+        // refused leg 3 is tried once more with a new handshake; a wrong password then costs
+        // two failed logons per request instead of one.
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            match self
+                .ntlm_handshake(&mut slot, post, username, password)
+                .await?
+            {
+                Handshake::Done(response) => break response,
+                Handshake::Refused(response) if attempt >= 2 => {
+                    return Err(errors::unauthorized(&response, "NTLM", username));
+                }
+                Handshake::Refused(_) => {
+                    tracing::debug!(
+                        op = post.op,
+                        "NTLM authenticate refused; repeating the handshake once"
+                    );
+                }
+            }
+        };
+        slot.authenticated.insert(key);
+        Ok(response)
+    }
+
+    /// One NTLM handshake on the slot's connection: negotiate, challenge, authenticate with the
+    /// real request. `Refused` when the server answered the authenticate with a 401.
+    async fn ntlm_handshake(
+        &self,
+        slot: &mut NtlmSlot,
+        post: &Post<'_>,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Handshake, SourceError> {
         // Leg 1: negotiate, no body.
         let negotiate = ntlm::negotiate_token().map_err(internal)?;
         let leg1 = request(&slot.http, post, String::new());
@@ -289,7 +326,7 @@ impl Transport {
                 .http
                 .send(post.op, request(&slot.http, post, post.body.clone()))
                 .await?;
-            return self.final_check(response);
+            return self.final_check(response).map(Handshake::Done);
         }
         let (scheme, challenge) = match (challenge(&first, "NTLM"), challenge(&first, "Negotiate"))
         {
@@ -322,11 +359,18 @@ impl Transport {
             .header(AUTHORIZATION, sensitive(format!("{scheme} {token}"))?);
         let response = slot.http.send(post.op, leg3).await?;
         if response.status == StatusCode::UNAUTHORIZED {
-            return Err(errors::unauthorized(&response, "NTLM", username));
+            return Ok(Handshake::Refused(response));
         }
-        slot.authenticated.insert(key);
-        Ok(response)
+        Ok(Handshake::Done(response))
     }
+}
+
+/// How one NTLM handshake ended.
+enum Handshake {
+    /// The real request's response (anything but a 401 to the authenticate).
+    Done(HttpResponse),
+    /// The authenticate was answered with a 401.
+    Refused(HttpResponse),
 }
 
 fn internal(message: String) -> SourceError {

@@ -22,6 +22,9 @@ struct Server {
     conns: Mutex<HashMap<SocketAddr, (Vec<u32>, bool)>>,
     handshakes: Mutex<u32>,
     errors: Mutex<Vec<String>>,
+    /// How many authenticates still to refuse (as a server does when leg 3 arrives on another
+    /// connection than leg 1, or the password is wrong), and how many were refused.
+    refuse: Mutex<(u32, u32)>,
 }
 
 const GET_FOLDER: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -100,6 +103,16 @@ async fn ews(
                         .into_response()
                 }
                 3 => {
+                    {
+                        let mut refuse = server.refuse.lock().expect("lock");
+                        if refuse.0 > 0 {
+                            refuse.0 -= 1;
+                            refuse.1 += 1;
+                            entry.0.clear();
+                            return (StatusCode::UNAUTHORIZED, [("www-authenticate", "NTLM")], "")
+                                .into_response();
+                        }
+                    }
                     if entry.0.first() != Some(&1) {
                         server
                             .errors
@@ -213,4 +226,66 @@ async fn three_legs_on_one_connection_and_reuse_after() {
         assert!(*authed, "connection {peer} never authenticated: {legs:?}");
         assert_eq!(legs, &vec![1, 3], "connection {peer}: legs {legs:?}");
     }
+}
+
+/// A refused authenticate (leg 3 on another connection than leg 1: reqwest's pool may open a
+/// new one on a loaded machine) is followed by one new handshake, which succeeds; a second
+/// refusal is final: `ews.Unauthorized`, after exactly two attempts.
+#[tokio::test]
+async fn a_refused_authenticate_is_repeated_once() {
+    let server = Arc::new(Server::default());
+    let app = axum::Router::new()
+        .route("/EWS/Exchange.asmx", axum::routing::post(ews))
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    let source = || {
+        let table: toml::Table = toml::from_str(&format!(
+            r#"url = "http://{addr}/EWS/Exchange.asmx"
+               auth = {{ kind = "ntlm", username = 'CONTOSO\svc-pump', password = "Sim-Passw0rd!" }}
+               impersonation = true"#
+        ))
+        .expect("toml");
+        let (settings, issues) = config::read("t", &table, None);
+        let settings = settings.unwrap_or_else(|| panic!("{issues:?}"));
+        EwsSource::build(settings, &SecretResolver::new("/nonexistent")).expect("build")
+    };
+    let mailbox = MailboxInfo {
+        address: "room-1.01@contoso.com".into(),
+        name: None,
+        kind: MailboxKind::Room,
+        room_list: None,
+    };
+    *server.refuse.lock().expect("lock") = (1, 0);
+    let cals = source()
+        .calendars(&mailbox)
+        .await
+        .expect("the second handshake");
+    assert_eq!(cals[0].item_count, Some(7));
+    assert_eq!(server.refuse.lock().expect("lock").1, 1);
+    assert_eq!(*server.handshakes.lock().expect("lock"), 1);
+
+    *server.refuse.lock().expect("lock") = (10, 0);
+    let err = source()
+        .calendars(&mailbox)
+        .await
+        .expect_err("refused twice");
+    assert_eq!(err.diagnostic.code(), "ews.Unauthorized", "{err}");
+    assert_eq!(
+        server.refuse.lock().expect("lock").1,
+        2,
+        "one repetition, not more"
+    );
+    let errors = server.errors.lock().expect("lock").clone();
+    assert!(errors.is_empty(), "{errors:?}");
 }
