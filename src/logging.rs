@@ -1,7 +1,9 @@
 //! Logging to stderr through `tracing-subscriber` (`RUST_LOG` filters; `--log-format json`),
-//! drawn around the progress bar when one is showing.
+//! drawn around the progress bar when one is showing. Colours only on a terminal and only when
+//! `NO_COLOR` is not set (<https://no-color.org>): redirected stderr (a file, a pipe, journald)
+//! gets plain text.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
@@ -59,15 +61,39 @@ impl<'a> MakeWriter<'a> for MakeLineWriter {
     }
 }
 
+/// Whether text logs may carry ANSI colours: stderr is a terminal and `NO_COLOR` is unset or
+/// empty.
+fn use_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Installs the subscriber. `default` is the filter when RUST_LOG is not set.
 pub fn init(format: LogFormat, default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(MakeLineWriter)
+        .with_ansi(colour)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
 }

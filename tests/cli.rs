@@ -437,3 +437,32 @@ sinks = ["signs"]
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = r#"[state]
+path = "state.db"
+
+[sinks.signs]
+plugin = "doorsign"
+out_dir = "signs"
+"#;
+    std::fs::write(tmp.path().join("calpump.toml"), config).expect("write");
+    // `output()` captures stderr through a pipe: not a terminal, as under systemd or `2>file`.
+    let out = calpump(tmp.path(), &["sync"])
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        log.contains("DEBUG") || log.contains("INFO"),
+        "no log lines: {log}"
+    );
+    assert!(
+        !log.contains("\x1b["),
+        "ANSI escapes in a redirected log: {log:?}"
+    );
+}
