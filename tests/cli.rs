@@ -165,6 +165,48 @@ fn init_writes_a_starter_config_and_a_private_key_and_never_overwrites() {
     assert_eq!(back.expose(), MARKER);
 }
 
+#[test]
+fn init_sets_the_door_signs_to_the_machines_time_zone_and_check_accepts_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = calpump(tmp.path(), &["init"])
+        .env("TZ", "Europe/Berlin")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("door signs: days and times in Europe/Berlin"),
+        "{}",
+        text(&out)
+    );
+    let config = std::fs::read_to_string(tmp.path().join("calpump.toml")).expect("config");
+    let signs = config
+        .split("[sinks.signs]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a [sinks.signs] table");
+    assert!(
+        signs.contains("\ntime_zone = \"Europe/Berlin\""),
+        "no time_zone in [sinks.signs]:{signs}"
+    );
+    // The starter's profile is a placeholder: give it an app id and its secret, and `check`
+    // has nothing to say about the door signs (without `time_zone` it warns that they show UTC).
+    std::fs::write(
+        tmp.path().join("calpump.toml"),
+        config.replace(
+            "00000000-0000-0000-0000-000000000000",
+            "0a1b2c3d-1111-4a5b-8c6d-000000000001",
+        ),
+    )
+    .expect("write");
+    let out = calpump(tmp.path(), &["check"])
+        .env("CALPUMP_CLOUD_SECRET", "not-a-real-secret")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("time_zone"), "{}", text(&out));
+    assert!(text(&out).contains("configuration OK (0 warnings)"), "{}", text(&out));
+}
+
 /// One HTTP/1.1 GET; returns the status code and the body.
 fn get(addr: SocketAddr, path: &str, accept: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");

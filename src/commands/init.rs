@@ -1,5 +1,9 @@
 //! `calpump init`: writes a commented starter configuration covering every section, and the key
 //! file for `{ encrypted = "…" }` secrets (mode 0600). Refuses to overwrite either.
+//!
+//! The door-sign sink counts "today" and shows times in its `time_zone`, UTC when unset: the
+//! starter sets it to this machine's IANA zone ([`machine_zone`]), or to "UTC" with a comment
+//! asking the admin to set it when the machine's zone cannot be found.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +25,70 @@ fn toml_string(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
 }
 
-pub fn starter(config: &Path) -> String {
+/// The machine's IANA time zone: `TZ` when it names one (`Europe/Berlin`, `:Europe/Berlin` or
+/// a path into a zoneinfo directory), else the target of the `/etc/localtime` symlink after
+/// `zoneinfo/`, else `/etc/timezone`. `None` when none of them names a zone the door-sign sink
+/// knows (a POSIX rule like `CET-1CEST` is not a name).
+pub fn machine_zone() -> Option<String> {
+    detect_zone(
+        std::env::var("TZ").ok().as_deref(),
+        std::fs::read_link("/etc/localtime").ok().as_deref(),
+        std::fs::read_to_string("/etc/timezone").ok().as_deref(),
+    )
+}
+
+/// [`machine_zone`] from its three sources, in that order.
+fn detect_zone(
+    tz: Option<&str>,
+    localtime: Option<&Path>,
+    timezone: Option<&str>,
+) -> Option<String> {
+    let from_tz = tz.and_then(|tz| {
+        let tz = tz.trim().trim_start_matches(':');
+        zone_in_path(tz).or_else(|| known_zone(tz))
+    });
+    from_tz
+        .or_else(|| localtime.and_then(|link| zone_in_path(&link.to_string_lossy())))
+        .or_else(|| timezone.and_then(|text| known_zone(text.trim())))
+}
+
+/// The zone named by a path into a zoneinfo directory (`/usr/share/zoneinfo/Europe/Berlin`,
+/// `../usr/share/zoneinfo/posix/Europe/Berlin`).
+fn zone_in_path(path: &str) -> Option<String> {
+    let (_, name) = path.rsplit_once("zoneinfo/")?;
+    let name = name
+        .strip_prefix("posix/")
+        .or_else(|| name.strip_prefix("right/"))
+        .unwrap_or(name);
+    known_zone(name)
+}
+
+/// `name` when the door-sign sink accepts it as its `time_zone` (so `calpump check` does).
+fn known_zone(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    let probe = serde_json::json!({ "out_dir": "doorsigns", "time_zone": name });
+    calpump_sink_doorsign::config::parse(&probe)
+        .is_ok()
+        .then(|| name.to_string())
+}
+
+/// The `time_zone` line of the starter's door-sign sink.
+fn time_zone_line(zone: Option<&str>) -> String {
+    match zone {
+        Some(zone) => format!(
+            "time_zone = {:<17}  # the doors' zone for \"today\" and times (IANA); this machine's",
+            toml::Value::String(zone.to_string()).to_string()
+        ),
+        None => "time_zone = \"UTC\"            # this machine's zone was not found: set the doors' IANA zone, e.g. \"Europe/Berlin\"".to_string(),
+    }
+}
+
+/// The starter configuration for a file at `config`, its door signs in `zone` (see
+/// [`machine_zone`]).
+pub fn starter(config: &Path, zone: Option<&str>) -> String {
+    let time_zone = time_zone_line(zone);
     let state = toml_string(&beside(config, "calpump-state.db"));
     let key = toml_string(&beside(config, "calpump.key"));
     let signs = toml_string(&beside(config, "doorsigns"));
@@ -66,6 +133,7 @@ client_secret = {{ env = "CALPUMP_CLOUD_SECRET" }}   # or {{ file = "…" }} or 
 [sinks.signs]                # door-sign pages, served by `calpump run` under /sinks/signs/
 plugin = "doorsign"
 out_dir = {signs}
+{time_zone}
 
 [sinks.db]                   # events in a database (sqlite://, postgres://, mysql://)
 plugin = "database"
@@ -94,7 +162,8 @@ pub fn run(global: &Global) -> Result<ExitCode> {
             path.display()
         )));
     }
-    let text = starter(path);
+    let zone = machine_zone();
+    let text = starter(path, zone.as_deref());
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -108,6 +177,14 @@ pub fn run(global: &Global) -> Result<ExitCode> {
         .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
+    match &zone {
+        Some(zone) => println!(
+            "door signs: days and times in {zone} (this machine's time zone); change `time_zone` under [sinks.signs] if the rooms are elsewhere"
+        ),
+        None => println!(
+            "door signs: days and times in UTC — this machine's time zone was not found; set `time_zone` under [sinks.signs] (e.g. \"Europe/Berlin\")"
+        ),
+    }
     let resolver = SecretResolver::new(beside(path, "calpump.key"));
     match resolver.ensure_key_file() {
         Ok(true) => println!("wrote {} (mode 0600)", resolver.key_file().display()),
@@ -127,7 +204,7 @@ mod tests {
 
     #[test]
     fn the_starter_config_parses_and_covers_every_section() {
-        let text = starter(Path::new("etc/calpump.toml"));
+        let text = starter(Path::new("etc/calpump.toml"), Some("Europe/Berlin"));
         let (config, issues) = calpump_engine::config::Config::parse(&text, None);
         assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
         assert_eq!(config.state.path, PathBuf::from("etc/calpump-state.db"));
@@ -138,6 +215,10 @@ mod tests {
         );
         assert_eq!(config.sinks["db"].plugin, "database");
         assert_eq!(config.sinks["signs"].plugin, "doorsign");
+        assert_eq!(
+            config.sinks["signs"].settings.get("time_zone"),
+            Some(&toml::Value::String("Europe/Berlin".into()))
+        );
         for section in [
             "[state]",
             "[secrets]",
@@ -149,5 +230,65 @@ mod tests {
         ] {
             assert!(text.contains(section), "{section}");
         }
+    }
+
+    #[test]
+    fn without_the_machines_zone_the_signs_show_utc_and_the_comment_says_to_set_it() {
+        let text = starter(Path::new("calpump.toml"), None);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("time_zone"))
+            .expect("a time_zone line");
+        assert!(line.starts_with("time_zone = \"UTC\""), "{line}");
+        assert!(line.contains("set the doors' IANA zone"), "{line}");
+        let (config, issues) = calpump_engine::config::Config::parse(&text, None);
+        assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
+        assert_eq!(
+            config.sinks["signs"].settings.get("time_zone"),
+            Some(&toml::Value::String("UTC".into()))
+        );
+    }
+
+    #[test]
+    fn the_zone_comes_from_tz_then_the_localtime_link_then_etc_timezone() {
+        let link = Path::new("/usr/share/zoneinfo/America/New_York");
+        let zone = |tz, link, file| detect_zone(tz, link, file);
+        assert_eq!(
+            zone(Some("Europe/Berlin"), Some(link), Some("Asia/Tokyo\n")).as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            zone(Some(":Europe/Vienna"), None, None).as_deref(),
+            Some("Europe/Vienna")
+        );
+        assert_eq!(
+            zone(Some("/usr/share/zoneinfo/Europe/Paris"), None, None).as_deref(),
+            Some("Europe/Paris")
+        );
+        // A POSIX rule is not a name: the link decides.
+        assert_eq!(
+            zone(Some("CET-1CEST,M3.5.0,M10.5.0/3"), Some(link), None).as_deref(),
+            Some("America/New_York")
+        );
+        assert_eq!(
+            zone(
+                None,
+                Some(Path::new("../usr/share/zoneinfo/posix/Europe/Berlin")),
+                None
+            )
+            .as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            zone(
+                None,
+                Some(Path::new("/etc/somewhere")),
+                Some("Asia/Tokyo\n")
+            )
+            .as_deref(),
+            Some("Asia/Tokyo")
+        );
+        assert_eq!(zone(Some(""), None, Some("Mars/Olympus")), None);
+        assert_eq!(zone(None, None, None), None);
     }
 }
