@@ -143,6 +143,42 @@ pub fn route_window(route: &RouteConfig, now: DateTime<Utc>) -> Window {
 }
 
 /// A new run id: sortable by time, unique.
+/// The clock of one run: the wall time read once, at its start; every later time of the run is
+/// that start plus the monotonic time elapsed. A wall clock stepped back meanwhile (NTP, a VM
+/// resumed) cannot make a run finish before it started, and `finished_at - started_at` is the
+/// run's real duration.
+#[derive(Debug, Clone, Copy)]
+struct RunClock {
+    started: DateTime<Utc>,
+    origin: Instant,
+}
+
+impl RunClock {
+    fn start() -> Self {
+        Self::starting_at(Utc::now(), Instant::now())
+    }
+
+    fn starting_at(started: DateTime<Utc>, origin: Instant) -> Self {
+        Self { started, origin }
+    }
+
+    fn started(&self) -> DateTime<Utc> {
+        self.started
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Now on the run's clock: never before [`RunClock::started`].
+    fn now(&self) -> DateTime<Utc> {
+        chrono::TimeDelta::from_std(self.elapsed())
+            .ok()
+            .and_then(|d| self.started.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
 pub fn new_run_id(at: DateTime<Utc>) -> String {
     format!(
         "{}-{:08x}",
@@ -186,6 +222,7 @@ struct Ctx {
     state: Arc<dyn StateStore>,
     opts: RunOptions,
     run_id: String,
+    clock: RunClock,
     window: Window,
     /// The route must stop (fatal sink error, state store failure).
     stop: AtomicBool,
@@ -348,8 +385,10 @@ pub async fn run_route(
     state: Arc<dyn StateStore>,
     opts: &RunOptions,
 ) -> RouteReport {
-    let started = Utc::now();
-    let clock = Instant::now();
+    // Taken first: every other time of the run (commits, mailbox outcomes, its end) is read
+    // from this clock, so none precedes it.
+    let clock = RunClock::start();
+    let started = clock.started();
     let run_id = new_run_id(started);
     let name = route.config.name.clone();
     let window = route_window(&route.config, opts.now.unwrap_or(started));
@@ -359,6 +398,7 @@ pub async fn run_route(
         state: Arc::clone(&state),
         opts: opts.clone(),
         run_id: run_id.clone(),
+        clock,
         window,
         stop: AtomicBool::new(false),
         halt: tokio::sync::watch::channel(false).0,
@@ -373,7 +413,7 @@ pub async fn run_route(
     }
 
     // Mailbox outcomes.
-    let finished_at = Utc::now();
+    let finished_at = clock.now();
     let cancelled = opts.shutdown.is_triggered();
     let tallies = std::mem::take(&mut *lock(&ctx.tallies));
     let mut mailboxes = Vec::new();
@@ -1156,7 +1196,7 @@ async fn send(
                 calendar: batch.calendar.clone(),
                 key: f.key.clone(),
                 reason: crate::secret::redact(&f.reason),
-                at: Utc::now(),
+                at: ctx.clock.now(),
             })
             .collect();
         for r in &rejections {
@@ -1337,7 +1377,7 @@ async fn finish_calendar(ctx: &Ctx, cal: &mut CalendarRun, end: SyncEnd) -> Resu
         key: cal.item.key.clone(),
         cursor: end.cursor,
         index: cal.index_change(),
-        at: Utc::now(),
+        at: ctx.clock.now(),
     };
     ctx.state
         .commit_calendar(&commit)

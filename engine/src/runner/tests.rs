@@ -997,10 +997,22 @@ async fn shutdown_during_a_sink_retry_is_a_cancellation_not_a_sink_failure() {
     );
 }
 
-/// A state store that counts `calendar_state` calls (what the runner loads: cursors and counts).
+/// What the runner handed the state store, in order: (`begin`, `commit`, `mailbox`, `finish`,
+/// time).
+type Times = Arc<Mutex<Vec<(&'static str, DateTime<Utc>)>>>;
+
+/// A state store that counts `calendar_state` calls (what the runner loads: cursors and counts)
+/// and keeps every time the runner hands it ([`Times`]).
 struct CountingState {
     inner: SqliteStateStore,
     loads: Arc<std::sync::atomic::AtomicUsize>,
+    times: Times,
+}
+
+impl CountingState {
+    fn note(&self, what: &'static str, at: DateTime<Utc>) {
+        lock(&self.times).push((what, at));
+    }
 }
 
 #[async_trait::async_trait]
@@ -1017,6 +1029,7 @@ impl StateStore for CountingState {
         self.inner.resolve_items(key, item_ids).await
     }
     async fn commit_calendar(&self, commit: &CalendarCommit) -> Result<(), StateError> {
+        self.note("commit", commit.at);
         self.inner.commit_calendar(commit).await
     }
     async fn begin_run(
@@ -1025,6 +1038,7 @@ impl StateStore for CountingState {
         route: &str,
         started_at: DateTime<Utc>,
     ) -> Result<(), StateError> {
+        self.note("begin", started_at);
         self.inner.begin_run(id, route, started_at).await
     }
     async fn finish_run(
@@ -1035,6 +1049,7 @@ impl StateStore for CountingState {
         counts: &RunCounts,
         errors: &[ErrorRecord],
     ) -> Result<(), StateError> {
+        self.note("finish", finished_at);
         self.inner
             .finish_run(id, finished_at, status, counts, errors)
             .await
@@ -1061,6 +1076,7 @@ impl StateStore for CountingState {
         at: DateTime<Utc>,
         outcome: &MailboxOutcome,
     ) -> Result<(), StateError> {
+        self.note("mailbox", at);
         self.inner
             .record_mailbox(route, mailbox, name, at, outcome)
             .await
@@ -1126,6 +1142,7 @@ async fn cursors_are_loaded_per_chunk_and_discovery_runs_concurrently() {
     let state: Arc<dyn StateStore> = Arc::new(CountingState {
         inner: SqliteStateStore::in_memory().await.expect("state"),
         loads: loads.clone(),
+        times: Arc::default(),
     });
     let started = Instant::now();
     let report = run_route(&runtime, state.clone(), &opts()).await;
@@ -1182,4 +1199,77 @@ async fn cursors_are_loaded_per_chunk_and_discovery_runs_concurrently() {
     let report = run_route(&runtime, state, &opts()).await;
     assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
     assert_eq!(slow.calls.load(SeqCst), calls);
+}
+
+#[test]
+fn the_run_clock_never_goes_back_when_the_wall_clock_does() {
+    // The wall clock read at the run's start was a minute ahead and has been stepped back
+    // (NTP) since: the system clock now reads before the start, the run's clock does not.
+    let started = Utc::now() + chrono::TimeDelta::minutes(1);
+    let clock = RunClock::starting_at(started, Instant::now());
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(Utc::now() < started, "the simulated step");
+    let finished = clock.now();
+    assert!(finished >= started, "{finished} before {started}");
+    assert!(
+        finished - started >= chrono::TimeDelta::milliseconds(20),
+        "the run's duration is the monotonic time elapsed: {}",
+        finished - started
+    );
+}
+
+#[tokio::test]
+async fn a_run_records_its_start_first_and_its_end_last_on_one_clock() {
+    let source = Arc::new(MemorySource::generate("memory", 5, 4, 12, fixed_base()));
+    let addresses = rooms(4);
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let runtime = RouteRuntime {
+        config: route("clock", &refs, &["runner-clock"]),
+        source: source.clone(),
+        sinks: vec![sink("runner-clock").await],
+    };
+    let times = Times::default();
+    let state: Arc<dyn StateStore> = Arc::new(CountingState {
+        inner: SqliteStateStore::in_memory().await.expect("state"),
+        loads: Arc::default(),
+        times: times.clone(),
+    });
+    let report = run_route(&runtime, state.clone(), &opts()).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+
+    let times = lock(&times).clone();
+    let kinds: Vec<&str> = times.iter().map(|(what, _)| *what).collect();
+    assert_eq!(kinds.first(), Some(&"begin"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finish"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "commit").count(),
+        4,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "mailbox").count(),
+        4,
+        "{kinds:?}"
+    );
+    let (begin, finish) = (times[0].1, times[times.len() - 1].1);
+    for (what, at) in &times {
+        assert!(
+            begin <= *at && *at <= finish,
+            "{what} at {at} outside the run {begin} … {finish}"
+        );
+    }
+    assert_eq!(report.started_at, begin);
+    assert_eq!(report.finished_at, finish);
+
+    let history = state
+        .history(Some("clock"), crate::state::HistoryFilter::Syncs, 5)
+        .await
+        .expect("history");
+    let run = history.first().expect("the run is recorded");
+    let stored_end = run.finished_at.expect("finished");
+    assert!(
+        stored_end >= run.started_at,
+        "stored run finished {stored_end} before it started {}",
+        run.started_at
+    );
 }
