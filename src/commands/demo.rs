@@ -71,11 +71,11 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
         let c = &route.counts;
         match lang {
             Lang::De => println!(
-                "Route {}: {} Postfächer, {} Kalender, {} Termine geschrieben, {} Fehler",
+                "Route {}: {} Postfächer, {} Kalender, {} Termine an die Senken übergeben, {} Fehler",
                 route.route, c.mailboxes, c.calendars, c.upserts, c.errors
             ),
             Lang::En => println!(
-                "route {}: {} mailboxes, {} calendars, {} events written, {} errors",
+                "route {}: {} mailboxes, {} calendars, {} events delivered to the sinks, {} errors",
                 route.route, c.mailboxes, c.calendars, c.upserts, c.errors
             ),
         }

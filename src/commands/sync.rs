@@ -110,8 +110,11 @@ fn print_report(report: &RunReport, lang: Lang) {
     }
     for route in &report.routes {
         let c = &route.counts;
+        // `upserts`/`deletes` count what the route handed to its sinks, not what they wrote: a
+        // sink compares and writes only what changed (a full read after a switch delivers every
+        // event and changes nothing).
         println!(
-            "route {} ({}): {} — {} mailboxes, {} calendars, {} upserts, {} deletes, {} rejected, {} errors",
+            "route {} ({}): {} — {} mailboxes, {} calendars, {} events and {} deletions delivered to the sinks, {} rejected, {} errors",
             route.route,
             route.backend,
             route.status.as_str(),
