@@ -93,6 +93,52 @@ fn demo_syncs_the_simulator_into_door_signs_and_sqlite_and_prints_where_they_are
     );
 }
 
+#[test]
+fn demo_names_the_simulator_port_it_used_when_5077_is_taken() {
+    // Hold 5077 so the demo has to pick another port; if something else holds it already, the
+    // demo moves aside all the same.
+    let holder = std::net::TcpListener::bind(("127.0.0.1", 5077)).ok();
+    let work = tempfile::tempdir().expect("tmp");
+    let dir = work.path().join("demo");
+    let out = Command::new(BIN)
+        .args(["demo", "--rooms", "3", "--lang", "en", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run calpump demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(dir.join("calpump.toml")).expect("config");
+    let authority = config
+        .lines()
+        .find_map(|l| l.strip_prefix("authority = "))
+        .unwrap_or_else(|| panic!("no authority in the config:\n{config}"))
+        .trim_matches('"');
+    let port: u16 = authority
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("authority {authority}"));
+    if holder.is_some() {
+        assert_ne!(port, 5077, "the demo used the port this test holds");
+    }
+    let command = format!("`calpump simulator --port {port} --rooms 3`");
+    let comment: Vec<&str> = config.lines().take_while(|l| l.starts_with('#')).collect();
+    assert!(
+        comment.iter().any(|l| l.contains(&command)),
+        "the config's comment names another simulator than {authority}:\n{}",
+        comment.join("\n")
+    );
+    let hint = stdout
+        .lines()
+        .find(|l| l.contains("calpump simulator"))
+        .unwrap_or_else(|| panic!("no hint to start a simulator:\n{stdout}"));
+    assert!(hint.contains(&command), "{hint}");
+    drop(holder);
+}
+
 /// Counts live rows with the database sink's own SQLite through the engine-neutral `sqlite3`
 /// Python module (no extra Rust dependency in the test).
 fn sqlite_count(path: &str) -> u64 {

@@ -40,7 +40,16 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
     let sim = start_simulator(args).await?;
     let secret_file = dir.join("graph-client-secret");
     write_secret(&secret_file)?;
-    let text = demo_config(&dir, sim.base_url(), &sim.graph_url(), &secret_file);
+    // The port the simulator got (5077, or a free one when that was taken): the config and
+    // the hints name it, so a standalone simulator started as they say serves the same tenant.
+    let standalone = simulator_command(sim.addr().port(), args);
+    let text = demo_config(
+        &dir,
+        sim.base_url(),
+        &sim.graph_url(),
+        &secret_file,
+        &standalone,
+    );
     std::fs::write(&config_path, text)
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", config_path.display())))?;
 
@@ -125,14 +134,14 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
             Lang::De => {
                 println!("Weiter: `calpump demo --serve` zeigt die Schilder live im Browser;");
                 println!(
-                    "oder `calpump simulator` starten und mit `calpump --config {} run` arbeiten.",
+                    "oder `{standalone}` starten und mit `calpump --config {} run` arbeiten.",
                     config_path.display()
                 );
             }
             Lang::En => {
                 println!("Next: `calpump demo --serve` shows the signs live in a browser;");
                 println!(
-                    "or start `calpump simulator` and work with `calpump --config {} run`.",
+                    "or start `{standalone}` and work with `calpump --config {} run`.",
                     config_path.display()
                 );
             }
@@ -233,11 +242,31 @@ fn toml_string(value: &str) -> String {
     toml::Value::String(value.to_string()).to_string()
 }
 
-fn demo_config(dir: &Path, base_url: &str, graph_url: &str, secret_file: &Path) -> String {
+/// The command that starts a standalone simulator serving the demo's tenant on `port`: the
+/// same rooms and seed (flags left out where they are `calpump simulator`'s defaults).
+fn simulator_command(port: u16, args: &DemoArgs) -> String {
+    let defaults = SimConfig::default();
+    let mut command = format!("calpump simulator --port {port}");
+    if args.rooms != defaults.rooms {
+        command.push_str(&format!(" --rooms {}", args.rooms));
+    }
+    if args.seed != defaults.seed {
+        command.push_str(&format!(" --seed {}", args.seed));
+    }
+    command
+}
+
+fn demo_config(
+    dir: &Path,
+    base_url: &str,
+    graph_url: &str,
+    secret_file: &Path,
+    standalone: &str,
+) -> String {
     let path = |name: &str| toml_string(&dir.join(name).display().to_string());
     format!(
         r#"{MARKER} — the built-in simulator's tenant, synced through Microsoft Graph.
-# It keeps working with a standalone `calpump simulator` (port {DEMO_PORT}, seed 1).
+# It keeps working with a standalone `{standalone}`.
 
 [state]
 path = {state}
