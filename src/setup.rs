@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use calpump_engine::config::{Config, ConfigError, ConfigIssue};
+use calpump_engine::diagnostics::{Diagnostic, Lang};
 use calpump_engine::plugin_host::{
     PluginRegistry, SinkCallErrorKind, SinkHandle, resolve_settings,
 };
@@ -105,8 +106,27 @@ pub fn located(config: &Config, mut issue: ConfigIssue) -> String {
     issue.to_string()
 }
 
-/// Builds the source of a profile through its backend's factory.
+/// Builds the source of a profile through its backend's factory; a failure is rendered in the
+/// language of the environment (`LC_ALL`, `LC_MESSAGES`, `LANG`). See [`build_source_in`].
 pub fn build_source(config: &Config, profile: &str) -> Result<Arc<dyn Source>> {
+    build_source_in(config, profile, Lang::detect(None))
+}
+
+/// Builds the source of a profile. A backend's failure (a secret that cannot be read, a
+/// certificate that does not load) is shown as `profile test` shows it: the catalogue's code and
+/// title, the detail, cause and remedy in `lang`. Exit 2: it is the configuration's problem.
+pub fn build_source_in(config: &Config, profile: &str, lang: Lang) -> Result<Arc<dyn Source>> {
+    factory_build(config, profile)?.map_err(|diagnostic| {
+        CliError::usage(format!("profile `{profile}`: {}", diagnostic.render(lang)))
+    })
+}
+
+/// The profile's factory run: the outer error when the profile or its backend is unknown, the
+/// inner one when the backend refuses to build.
+fn factory_build(
+    config: &Config,
+    profile: &str,
+) -> Result<std::result::Result<Arc<dyn Source>, Diagnostic>> {
     let Some(p) = config.profiles.get(profile) else {
         return Err(CliError::usage(format!("no profile named `{profile}`")));
     };
@@ -125,9 +145,7 @@ pub fn build_source(config: &Config, profile: &str) -> Result<Arc<dyn Source>> {
         settings: &p.settings,
         secrets: &resolver,
     };
-    factory
-        .build(&ctx)
-        .map_err(|e| CliError::usage(format!("profile `{profile}`: {}", e.diagnostic)))
+    Ok(factory.build(&ctx).map_err(|e| e.diagnostic))
 }
 
 /// Opens the state store and marks runs a dead process left behind.
@@ -140,10 +158,12 @@ pub async fn open_state(config: &Config) -> Result<Arc<dyn StateStore>> {
 }
 
 /// The selected routes (all, or one by name) ready to run, with the sinks they use.
+/// Errors are rendered in `lang`.
 pub async fn routes(
     config: &Config,
     registry: &PluginRegistry,
     only: Option<&str>,
+    lang: Lang,
 ) -> Result<(Vec<RouteRuntime>, BTreeMap<String, SinkHandle>)> {
     let selected: Vec<_> = match only {
         Some(name) => {
@@ -165,7 +185,10 @@ pub async fn routes(
     let mut sources: BTreeMap<String, Arc<dyn Source>> = BTreeMap::new();
     for route in &selected {
         if !sources.contains_key(&route.profile) {
-            sources.insert(route.profile.clone(), build_source(config, &route.profile)?);
+            sources.insert(
+                route.profile.clone(),
+                build_source_in(config, &route.profile, lang)?,
+            );
         }
     }
     let names: BTreeSet<String> = selected
@@ -204,7 +227,10 @@ pub fn shadow_sources(
         let Some(shadow) = &route.config.shadow_profile else {
             continue;
         };
-        match build_source(config, shadow) {
+        let built = factory_build(config, shadow).and_then(|built| {
+            built.map_err(|d| CliError::usage(format!("profile `{shadow}`: {d}")))
+        });
+        match built {
             Ok(source) => {
                 out.insert(route.config.name.clone(), source);
             }

@@ -204,7 +204,11 @@ fn init_sets_the_door_signs_to_the_machines_time_zone_and_check_accepts_it() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("time_zone"), "{}", text(&out));
-    assert!(text(&out).contains("configuration OK (0 warnings)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("configuration OK (0 warnings)"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// One HTTP/1.1 GET; returns the status code and the body.
@@ -507,4 +511,60 @@ out_dir = "signs"
         !log.contains("\x1b["),
         "ANSI escapes in a redirected log: {log:?}"
     );
+}
+
+#[test]
+fn sync_and_run_explain_a_secret_they_cannot_read_with_code_cause_and_remedy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = r#"[state]
+path = "state.db"
+
+[http]
+listen = "127.0.0.1:0"
+
+[profiles.cloud]
+backend = "graph"
+tenant = "contoso.onmicrosoft.com"
+client_id = "0a1b2c3d-1111-4a5b-8c6d-000000000001"
+client_secret = { env = "CALPUMP_TEST_SURELY_UNSET_TOKEN" }
+
+[sinks.signs]
+plugin = "doorsign"
+out_dir = "signs"
+time_zone = "Europe/Berlin"
+
+[[routes]]
+name = "rooms"
+profile = "cloud"
+mailboxes = ["room-1@contoso.com"]
+sinks = ["signs"]
+"#;
+    std::fs::write(tmp.path().join("calpump.toml"), config).expect("write");
+    for (args, cause, remedy) in [
+        (&["--lang", "en", "sync"][..], "Cause: ", "Remedy: "),
+        (&["--lang", "en", "run"][..], "Cause: ", "Remedy: "),
+        (&["--lang", "de", "sync"][..], "Ursache: ", "Abhilfe: "),
+    ] {
+        let out = calpump(tmp.path(), args).output().expect("run");
+        let printed = text(&out);
+        // A secret that cannot be read is the configuration's problem, as `check` says.
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {printed}");
+        let lines: Vec<&str> = printed.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("error: profile `cloud`: [secret.Missing] "))
+            .unwrap_or_else(|| panic!("{args:?}: no secret.Missing line:\n{printed}"));
+        let rest = &lines[at + 1..];
+        assert!(
+            rest.first()
+                .is_some_and(|l| l.contains("CALPUMP_TEST_SURELY_UNSET_TOKEN")),
+            "{args:?}: the detail names the variable:\n{printed}"
+        );
+        for label in [cause, remedy] {
+            assert!(
+                rest.iter().any(|l| l.trim_start().starts_with(label)),
+                "{args:?}: no `{label}` line:\n{printed}"
+            );
+        }
+    }
 }

@@ -69,7 +69,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
 
     let config = crate::setup::load_config(&config_path)?;
     let registry = crate::setup::plugin_registry(&config);
-    let (routes, sinks) = crate::setup::routes(&config, &registry, None).await?;
+    let (routes, sinks) = crate::setup::routes(&config, &registry, None, lang).await?;
     let state = crate::setup::open_state(&config).await?;
     let options = RunOptions {
         shutdown: crate::setup::shutdown_on_signals(),

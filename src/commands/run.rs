@@ -12,7 +12,13 @@ use crate::error::{CliError, Result};
 pub async fn run(global: &Global) -> Result<ExitCode> {
     let config = crate::setup::load_config(&global.config)?;
     let registry = crate::setup::plugin_registry(&config);
-    let (routes, mut sinks) = crate::setup::routes(&config, &registry, None).await?;
+    let (routes, mut sinks) = crate::setup::routes(
+        &config,
+        &registry,
+        None,
+        calpump_engine::diagnostics::Lang::detect(global.lang.as_deref()),
+    )
+    .await?;
     // Sinks no route uses still get ticks and have their pages served.
     let rest: BTreeSet<String> = config
         .sinks

@@ -53,7 +53,13 @@ impl RunObserver for Lines {
 pub async fn run(global: &Global, args: &SyncArgs) -> Result<ExitCode> {
     let config = crate::setup::load_config(&global.config)?;
     let registry = crate::setup::plugin_registry(&config);
-    let (routes, _sinks) = crate::setup::routes(&config, &registry, args.route.as_deref()).await?;
+    let (routes, _sinks) = crate::setup::routes(
+        &config,
+        &registry,
+        args.route.as_deref(),
+        Lang::detect(global.lang.as_deref()),
+    )
+    .await?;
     let state = crate::setup::open_state(&config).await?;
     let shutdown = crate::setup::shutdown_on_signals();
 
