@@ -2,7 +2,8 @@
 //! for each backend (Graph with a client secret, EWS on-premises with NTLM — in German —, EWS
 //! Exchange Online with OAuth), each starting from `calpump init`'s config, replacing its
 //! placeholder profile, and ending with a config `calpump check` accepts and a profile `calpump
-//! profile test` passes, the rest of the file (comments, layout) untouched; and the flag form
+//! profile test` passes, the rest of the file (comments, layout) untouched; a "no" to replacing
+//! an existing profile asks for another name; and the flag form
 //! for scripts (EWS Basic, secret from stdin, encrypted; an existing profile refused without
 //! `--force`; missing flags named).
 
@@ -407,6 +408,78 @@ async fn the_walk_through_sets_up_each_backend_on_a_terminal() {
     })
     .await
     .expect("ews online");
+    if let Ok(sim) = std::sync::Arc::try_unwrap(sim) {
+        sim.shutdown().await;
+    }
+}
+
+/// The starter's `cloud` exists; "no" to replacing it asks for another name, and the new
+/// profile is written beside the old one.
+fn walk_graph_under_another_name(sim: &Simulator, dir: &Path) -> (Option<i32>, String) {
+    let mut pty = Pty::spawn(dir, &["--lang", "en", "profile", "add"]);
+    pty.answer("Profile name", "cloud\r");
+    pty.answer("A profile `cloud` exists. Replace it?", "n\r");
+    pty.expect("`cloud` stays as it is; choose another name for the new profile.");
+    pty.answer("Profile name", "graph\r");
+    pty.answer("What does calpump connect to?", "\r");
+    pty.answer(
+        "Tenant (primary domain or directory id)",
+        "contoso.onmicrosoft.com\r",
+    );
+    pty.answer(
+        "Application (client) ID of the app registration",
+        &format!("{}\r", catalogue::GRAPH_APP_ID),
+    );
+    pty.answer("Credential", "\r");
+    pty.answer(
+        "Client secret (its Value, not the Secret ID)",
+        &format!("{}\r", catalogue::GRAPH_APP_SECRET),
+    );
+    pty.answer("When does the client secret expire?", "\r");
+    pty.answer("Change advanced settings (sign-in host, Graph URL", "y\r");
+    pty.answer("Sign-in host", &format!("{}\r", sim.base_url()));
+    pty.answer("Graph URL", &format!("{}\r", sim.graph_url()));
+    pty.answer("A mailbox to test with", "room-1.01@contoso.com\r");
+    pty.expect("Testing the connection of `graph`");
+    pty.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_to_replacing_an_existing_profile_asks_for_another_name() {
+    let sim = simulator(10).await;
+    let sim = std::sync::Arc::new(sim);
+    let s = std::sync::Arc::clone(&sim);
+    tokio::task::spawn_blocking(move || {
+        let tmp = init();
+        let starter = std::fs::read_to_string(tmp.path().join("calpump.toml")).expect("config");
+        let (code, seen) = walk_graph_under_another_name(&s, tmp.path());
+        assert_eq!(code, Some(0), "{seen}");
+        assert!(!seen.contains("pass --force"), "{seen}");
+        assert!(
+            seen.contains("Wrote profile `graph` to calpump.toml."),
+            "{seen}"
+        );
+        let text = std::fs::read_to_string(tmp.path().join("calpump.toml")).expect("config");
+        // The starter's profile is untouched, the new one is beside it.
+        let cloud = starter
+            .split("[profiles.cloud]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("the starter's cloud profile");
+        assert!(
+            text.contains(&format!("[profiles.cloud]{cloud}")),
+            "cloud changed:\n{text}"
+        );
+        assert_eq!(text.matches("[profiles.graph]").count(), 1, "{text}");
+        assert!(
+            text.contains(&format!("client_id = \"{}\"", catalogue::GRAPH_APP_ID)),
+            "{text}"
+        );
+        let out = calpump(tmp.path(), &["--lang", "en", "profile", "test", "graph"]);
+        assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    })
+    .await
+    .expect("another name");
     if let Ok(sim) = std::sync::Arc::try_unwrap(sim) {
         sim.shutdown().await;
     }

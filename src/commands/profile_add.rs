@@ -7,7 +7,8 @@
 //! (`{ encrypted = "cp1:…" }` with the key file, created if missing), checks the profile
 //! offline, tests the connection (as `profile test`), and writes the profile into the
 //! configuration with `toml_edit`, so comments and layout of the rest stay as they were. An
-//! existing profile is replaced only with `--force` (or after a "replace?" question).
+//! existing profile is replaced only with `--force` (or after a "replace?" question; a no asks
+//! for another name).
 //!
 //! Flags and questions are the same answers: every answer a flag gives is not asked. Without a
 //! terminal, missing answers are a usage error naming the flags.
@@ -770,9 +771,124 @@ fn answers(ask: &mut Asker<'_>, kind: Kind) -> Result<Table> {
     Ok(table)
 }
 
+/// Whether `table` is written with a `[header]` of its own (not implicit, not dotted).
+fn has_header(table: &Table) -> bool {
+    !table.is_implicit() && !table.is_dotted()
+}
+
+/// The positions of the tables with a header under `table`, at any depth.
+fn positions(table: &Table, out: &mut Vec<isize>) {
+    for (_, item) in table.iter() {
+        let subs: Vec<&Table> = match item {
+            Item::Table(t) => vec![t],
+            Item::ArrayOfTables(a) => a.iter().collect(),
+            _ => continue,
+        };
+        for sub in subs {
+            if has_header(sub)
+                && let Some(p) = sub.position()
+            {
+                out.push(p);
+            }
+            positions(sub, out);
+        }
+    }
+}
+
+/// The table with a header at `position`, at any depth under `table`.
+fn table_at(table: &mut Table, position: isize) -> Option<&mut Table> {
+    for (_, item) in table.iter_mut() {
+        let subs: Vec<&mut Table> = match item {
+            Item::Table(t) => vec![t],
+            Item::ArrayOfTables(a) => a.iter_mut().collect(),
+            _ => continue,
+        };
+        for sub in subs {
+            if has_header(sub) && sub.position() == Some(position) {
+                return Some(sub);
+            }
+            if let Some(found) = table_at(sub, position) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// Takes the comment lines right below the last profile's keys (up to the first blank line):
+/// they belong to that profile — in `calpump init`'s starter, its commented-out keys — but
+/// toml_edit keeps them in front of the table that follows, or in the document's trailing
+/// text, so a profile added after the last one would land between it and its comments.
+fn take_trailing_comments(doc: &mut DocumentMut) -> String {
+    let mut profile_positions = Vec::new();
+    if let Some(profiles) = doc.get("profiles").and_then(Item::as_table) {
+        if has_header(profiles)
+            && let Some(p) = profiles.position()
+        {
+            profile_positions.push(p);
+        }
+        positions(profiles, &mut profile_positions);
+    }
+    let Some(last) = profile_positions.into_iter().max() else {
+        return String::new();
+    };
+    let mut all = Vec::new();
+    positions(doc.as_table(), &mut all);
+    // The lines of a text before its first blank line, and the rest (which starts with it).
+    // Without a blank line, in front of a table the lines may as well be that table's: they
+    // stay.
+    let split = |text: &str, whole: bool| -> Option<(String, String)> {
+        if text.starts_with('\n') || text.trim().is_empty() {
+            return None;
+        }
+        let at = match text.find("\n\n") {
+            Some(i) => i + 1,
+            None if whole => text.len(),
+            None => return None,
+        };
+        Some((text[..at].to_string(), text[at..].to_string()))
+    };
+    match all.into_iter().filter(|p| *p > last).min() {
+        Some(next) => {
+            let Some(table) = table_at(doc.as_table_mut(), next) else {
+                return String::new();
+            };
+            let prefix = table
+                .decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let Some((taken, rest)) = split(&prefix, false) else {
+                return String::new();
+            };
+            table.decor_mut().set_prefix(rest);
+            taken
+        }
+        None => {
+            let trailing = doc.trailing().as_str().unwrap_or_default().to_string();
+            let Some((taken, rest)) = split(&trailing, true) else {
+                return String::new();
+            };
+            doc.set_trailing(rest);
+            taken
+        }
+    }
+}
+
 /// Writes `profile` as `[profiles.<name>]` into the document: a new profile right after the
-/// last existing one, a replaced one where the old one was (with its comments).
+/// last existing one (and the comments right below it), a replaced one where the old one was
+/// (with its comments).
 fn place_profile(doc: &mut DocumentMut, name: &str, mut profile: Table) -> Result<()> {
+    let replacing = doc
+        .get("profiles")
+        .and_then(Item::as_table)
+        .is_some_and(|p| p.contains_key(name));
+    let carried = if replacing {
+        String::new()
+    } else {
+        take_trailing_comments(doc)
+    };
     let profiles = doc
         .entry("profiles")
         .or_insert_with(|| {
@@ -792,7 +908,7 @@ fn place_profile(doc: &mut DocumentMut, name: &str, mut profile: Table) -> Resul
         }
         None => {
             // No position: it follows the last profile table in the file.
-            profile.decor_mut().set_prefix("\n");
+            profile.decor_mut().set_prefix(format!("{carried}\n"));
         }
     }
     profiles.insert(name, Item::Table(profile));
@@ -874,7 +990,7 @@ pub async fn run(global: &Global, args: &ProfileAddArgs) -> Result<ExitCode> {
     } else {
         Some("cloud")
     };
-    let name = ask
+    let mut name = ask
         .text(
             args.name.as_deref(),
             "--name",
@@ -884,29 +1000,52 @@ pub async fn run(global: &Global, args: &ProfileAddArgs) -> Result<ExitCode> {
             profile_name,
         )?
         .unwrap_or_default();
-    ask.route_mailbox = config
-        .routes
-        .iter()
-        .any(|r| r.profile == name && !r.mailboxes.is_empty());
-    if !name.is_empty() && config.profiles.contains_key(&name) && !args.force {
-        let replace = interactive
-            && ask.confirm(
-                None,
-                &tr!(
-                    lang,
-                    format!("A profile `{name}` exists. Replace it?"),
-                    format!("Ein Profil `{name}` gibt es schon. Ersetzen?")
-                ),
-                false,
-            )?;
-        if !replace {
+    // A name in use: replaced with --force or a yes; on a terminal a no asks for another name.
+    while !name.is_empty() && config.profiles.contains_key(&name) && !args.force {
+        if !interactive {
             return Err(CliError::usage(tr!(
                 lang,
                 format!("profile `{name}` exists; pass --force to replace it"),
                 format!("Profil `{name}` gibt es schon; mit --force wird es ersetzt")
             )));
         }
+        let replace = ask.confirm(
+            None,
+            &tr!(
+                lang,
+                format!("A profile `{name}` exists. Replace it?"),
+                format!("Ein Profil `{name}` gibt es schon. Ersetzen?")
+            ),
+            false,
+        )?;
+        if replace {
+            break;
+        }
+        eprintln!(
+            "{}",
+            tr!(
+                lang,
+                format!("`{name}` stays as it is; choose another name for the new profile."),
+                format!(
+                    "`{name}` bleibt, wie es ist; wählen Sie einen anderen Namen für das neue Profil."
+                )
+            )
+        );
+        name = ask
+            .text(
+                None,
+                "--name",
+                tr!(lang, "Profile name", "Name des Profils"),
+                None,
+                true,
+                profile_name,
+            )?
+            .unwrap_or_default();
     }
+    ask.route_mailbox = config
+        .routes
+        .iter()
+        .any(|r| r.profile == name && !r.mailboxes.is_empty());
     let flag_kind = match (args.backend.as_deref(), args.auth.as_deref()) {
         (Some("graph"), _) => Some(0),
         (Some("ews"), Some("oauth")) => Some(2),
@@ -1073,5 +1212,48 @@ pub async fn run(global: &Global, args: &ProfileAddArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn added(text: &str) -> String {
+        let mut doc: DocumentMut = text.parse().expect("toml");
+        let mut profile = Table::new();
+        profile.insert("backend", value("graph"));
+        place_profile(&mut doc, "new", profile).expect("placed");
+        doc.to_string()
+    }
+
+    #[test]
+    fn a_new_profile_goes_below_the_comments_under_the_last_one() {
+        let text = "[profiles.cloud]\nbackend = \"graph\"\n# authority = \"x\"\n# graph_url = \"y\"\n\n# The sinks.\n[sinks.signs]\nplugin = \"doorsign\"\n";
+        assert_eq!(
+            added(text),
+            "[profiles.cloud]\nbackend = \"graph\"\n# authority = \"x\"\n# graph_url = \"y\"\n\n[profiles.new]\nbackend = \"graph\"\n\n# The sinks.\n[sinks.signs]\nplugin = \"doorsign\"\n"
+        );
+        // At the end of the file.
+        let text = "[state]\npath = \"s.db\"\n\n[profiles.cloud]\nbackend = \"graph\"\n# authority = \"x\"\n";
+        assert_eq!(
+            added(text),
+            "[state]\npath = \"s.db\"\n\n[profiles.cloud]\nbackend = \"graph\"\n# authority = \"x\"\n\n[profiles.new]\nbackend = \"graph\"\n"
+        );
+    }
+
+    #[test]
+    fn a_comment_right_above_the_next_table_stays_there() {
+        let text = "[profiles.cloud]\nbackend = \"graph\"\n# The sinks.\n[sinks.signs]\nplugin = \"doorsign\"\n";
+        assert_eq!(
+            added(text),
+            "[profiles.cloud]\nbackend = \"graph\"\n\n[profiles.new]\nbackend = \"graph\"\n# The sinks.\n[sinks.signs]\nplugin = \"doorsign\"\n"
+        );
+        let text =
+            "[profiles.cloud]\nbackend = \"graph\"\n\n[sinks.signs]\nplugin = \"doorsign\"\n";
+        assert_eq!(
+            added(text),
+            "[profiles.cloud]\nbackend = \"graph\"\n\n[profiles.new]\nbackend = \"graph\"\n\n[sinks.signs]\nplugin = \"doorsign\"\n"
+        );
     }
 }
