@@ -108,6 +108,18 @@ fn required_keys(schema: &mut schemars::Schema) {
     }
 }
 
+/// The all-zero GUID (`00000000-0000-0000-0000-000000000000`, with or without braces): what
+/// `calpump init`'s starter profile holds until the admin pastes the real ID. Entra ID would
+/// only answer it with "application not found" — after DNS, TLS and a token request.
+fn is_placeholder_guid(value: &str) -> bool {
+    let v = value.trim();
+    let v = v
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap_or(v);
+    v == "00000000-0000-0000-0000-000000000000"
+}
+
 /// Splits a profile table: the entries whose keys are in `keys`, and the rest.
 pub fn split_table(table: &toml::Table, keys: &[&str]) -> (toml::Table, toml::Table) {
     let mut taken = toml::Table::new();
@@ -226,6 +238,11 @@ impl OAuthSettings {
                 "tenant",
                 "missing: the tenant id or primary domain (contoso.onmicrosoft.com)",
             ));
+        } else if is_placeholder_guid(&self.tenant) {
+            issues.push(ConfigIssue::error(
+                "tenant",
+                "the placeholder from `calpump init`: give your tenant's primary domain (contoso.onmicrosoft.com) or its Directory (tenant) ID",
+            ));
         } else if self.tenant.contains('/') || self.tenant.contains(char::is_whitespace) {
             issues.push(ConfigIssue::error(
                 "tenant",
@@ -236,6 +253,11 @@ impl OAuthSettings {
             issues.push(ConfigIssue::error(
                 "client_id",
                 "missing: the app registration's Application (client) ID",
+            ));
+        } else if is_placeholder_guid(&self.client_id) {
+            issues.push(ConfigIssue::error(
+                "client_id",
+                "the placeholder from `calpump init`: paste the Application (client) ID of your app registration",
             ));
         }
         if let Some(authority) = &self.authority {
@@ -406,5 +428,68 @@ impl OAuthSettings {
             http.clone(),
             self.token_config(secrets, default_scope)?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calpump_engine::secret::Secret;
+
+    fn settings(tenant: &str, client_id: &str) -> OAuthSettings {
+        OAuthSettings {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            client_secret: Some(SecretRef::Plain(Secret::new("value".to_string()))),
+            authority: Some("http://127.0.0.1:9".into()),
+            ..OAuthSettings::default()
+        }
+    }
+
+    fn errors(settings: &OAuthSettings) -> Vec<String> {
+        let resolver = SecretResolver::new(PathBuf::from("/nonexistent/calpump.key"));
+        settings
+            .check(&resolver, &EndpointPolicy::default())
+            .iter()
+            .filter(|i| i.is_error())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_all_zero_guid_of_calpump_init_is_named_as_the_placeholder() {
+        const ZERO: &str = "00000000-0000-0000-0000-000000000000";
+        let errs = errors(&settings("contoso.onmicrosoft.com", ZERO));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("`client_id`:"), "{errs:?}");
+        assert!(
+            errs[0].contains(
+                "the placeholder from `calpump init`: paste the Application (client) ID of your app registration"
+            ),
+            "{errs:?}"
+        );
+        let errs = errors(&settings(&format!(" {{{ZERO}}} "), ZERO));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("`tenant`:")
+                    && e.contains("the placeholder from `calpump init`")),
+            "{errs:?}"
+        );
+        assert!(errs.iter().any(|e| e.contains("`client_id`:")), "{errs:?}");
+        // A real id, and one that only starts with zeros, pass.
+        assert!(
+            errors(&settings(
+                "contoso.onmicrosoft.com",
+                "0a1b2c3d-1111-4a5b-8c6d-000000000001"
+            ))
+            .is_empty()
+        );
+        assert!(
+            errors(&settings(
+                "00000000-0000-0000-0000-000000000001",
+                "00000000-0000-0000-0000-000000000002"
+            ))
+            .is_empty()
+        );
     }
 }
