@@ -157,11 +157,14 @@ pub(crate) async fn status_json(app: &App) -> serde_json::Value {
         // The last sync; events such as a switch are listed apart, never as its errors.
         let last_run = history(HistoryFilter::Syncs, 1).await.into_iter().next();
         let events = history(HistoryFilter::Events, EVENTS).await;
-        let mailboxes = app
+        let mailboxes: Vec<_> = app
             .state
             .mailbox_status(Some(&route.name))
             .await
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| route.has_mailbox(&m.mailbox))
+            .collect();
         let describe = |code: &str, detail: &str| {
             let info = catalogue::lookup(code);
             json!({

@@ -14,7 +14,7 @@ pub mod expiry;
 mod html;
 mod http;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,6 +70,37 @@ pub(crate) struct RouteInfo {
     pub shadow_profile: Option<String>,
     pub interval: Duration,
     pub sinks: Vec<String>,
+    /// The route's mailboxes when the config names them all (no room lists): status rows of
+    /// other mailboxes — taken out of the config since the last run — are not shown. With
+    /// room lists the runner forgets such rows once it knows the lists' rooms.
+    pub mailboxes: Option<BTreeSet<String>>,
+}
+
+impl RouteInfo {
+    fn from_config(route: &RouteRuntime) -> Self {
+        let config = &route.config;
+        Self {
+            name: config.name.clone(),
+            profile: config.profile.clone(),
+            backend: route.source.backend().to_string(),
+            shadow_profile: config.shadow_profile.clone(),
+            interval: config.interval,
+            sinks: config.sinks.clone(),
+            // Normalised as the runner records them.
+            mailboxes: config.room_lists.is_empty().then(|| {
+                config
+                    .mailboxes
+                    .iter()
+                    .map(|m| m.trim().to_lowercase())
+                    .collect()
+            }),
+        }
+    }
+
+    /// Whether a mailbox status row of this route belongs to it.
+    fn has_mailbox(&self, mailbox: &str) -> bool {
+        self.mailboxes.as_ref().is_none_or(|m| m.contains(mailbox))
+    }
 }
 
 /// A sink as `/` and `/status` show it.
@@ -122,18 +153,7 @@ impl Daemon {
     /// Runs until `shutdown` fires.
     pub async fn run(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), DaemonError> {
         let app = Arc::new(App {
-            routes: self
-                .routes
-                .iter()
-                .map(|r| RouteInfo {
-                    name: r.config.name.clone(),
-                    profile: r.config.profile.clone(),
-                    backend: r.source.backend().to_string(),
-                    shadow_profile: r.config.shadow_profile.clone(),
-                    interval: r.config.interval,
-                    sinks: r.config.sinks.clone(),
-                })
-                .collect(),
+            routes: self.routes.iter().map(RouteInfo::from_config).collect(),
             sinks: self
                 .sinks
                 .iter()
@@ -280,18 +300,21 @@ async fn tick_all(app: &App, now: DateTime<Utc>) {
         }
     };
     for sink in &app.sinks {
-        let routes: Vec<&str> = app
+        let routes: Vec<&RouteInfo> = app
             .routes
             .iter()
             .filter(|r| r.sinks.contains(&sink.name))
-            .map(|r| r.name.as_str())
             .collect();
         let tick = Tick {
             schema_version: SCHEMA_VERSION,
             now,
             mailboxes: statuses
                 .iter()
-                .filter(|s| routes.contains(&s.route.as_str()))
+                .filter(|s| {
+                    routes
+                        .iter()
+                        .any(|r| r.name == s.route && r.has_mailbox(&s.mailbox))
+                })
                 .map(|s| s.health())
                 .collect(),
         };

@@ -713,6 +713,9 @@ async fn execute(ctx: &Arc<Ctx>) {
 /// lookup). No state is loaded here.
 async fn plan(ctx: &Arc<Ctx>) -> Vec<WorkItem> {
     let mailboxes = resolve_mailboxes(ctx).await;
+    if !ctx.stopping() {
+        forget_removed_mailboxes(ctx).await;
+    }
     let listed = in_order(mailboxes, ctx.route.config.concurrency, |mailbox| {
         let ctx = Arc::clone(ctx);
         async move {
@@ -776,6 +779,35 @@ async fn load_states(ctx: &Ctx, work: &mut [WorkItem]) -> Result<(), ()> {
         }
     }
     Ok(())
+}
+
+/// Once the route's mailboxes are known in full (every configured address, failing or not, and
+/// every room of its room lists), the status of mailboxes it no longer has goes: a mailbox
+/// taken out of the config, or a room that left its list, stops showing as failing in
+/// `/status`, the sinks' ticks and `calpump_mailbox_failing`. Not called when resolving
+/// stopped the route (a room list unreadable): then the set is incomplete.
+async fn forget_removed_mailboxes(ctx: &Ctx) {
+    let keep: Vec<String> = lock(&ctx.tallies).keys().cloned().collect();
+    let gone = match ctx.state.forget_mailboxes(ctx.name(), &keep).await {
+        Ok(gone) => gone,
+        Err(e) => {
+            tracing::warn!(route = %ctx.name(), error = %e, "cannot forget the status of mailboxes no longer in the route");
+            return;
+        }
+    };
+    let metrics = crate::metrics::global();
+    for mailbox in gone {
+        tracing::info!(route = %ctx.name(), mailbox = %mailbox, "mailbox no longer in the route; its status is forgotten");
+        let labels = [("route", ctx.name()), ("mailbox", mailbox.as_str())];
+        if metrics.value("calpump_mailbox_failing", &labels).is_some() {
+            metrics.gauge_set(
+                "calpump_mailbox_failing",
+                "1 while a mailbox's last attempt failed.",
+                &labels,
+                0.0,
+            );
+        }
+    }
 }
 
 fn mailbox_failed(ctx: &Ctx, address: &str, diagnostic: Diagnostic) {

@@ -1087,6 +1087,13 @@ impl StateStore for CountingState {
     ) -> Result<Vec<crate::state::MailboxStatus>, StateError> {
         self.inner.mailbox_status(route).await
     }
+    async fn forget_mailboxes(
+        &self,
+        route: &str,
+        keep: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        self.inner.forget_mailboxes(route, keep).await
+    }
     async fn record_rejections(
         &self,
         route: &str,
@@ -1271,5 +1278,84 @@ async fn a_run_records_its_start_first_and_its_end_last_on_one_clock() {
         stored_end >= run.started_at,
         "stored run finished {stored_end} before it started {}",
         run.started_at
+    );
+}
+
+#[tokio::test]
+async fn a_mailbox_taken_out_of_the_route_no_longer_shows_as_failing() {
+    let source = Arc::new(MemorySource::generate("memory", 4, 3, 4, fixed_base()));
+    source.add_room_list(
+        "building-a@example.test",
+        "Building A",
+        &["room-02@example.test"],
+    );
+    let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::in_memory().await.expect("state"));
+    let store_sink = sink("runner-forget").await;
+    let run = |mailboxes: &[&str], room_lists: &[&str]| {
+        let mut config = route("forget", mailboxes, &["runner-forget"]);
+        config.room_lists = room_lists.iter().map(|l| l.to_string()).collect();
+        let runtime = RouteRuntime {
+            config,
+            source: source.clone(),
+            sinks: vec![store_sink.clone()],
+        };
+        let state = state.clone();
+        async move { run_route(&runtime, state, &opts()).await }
+    };
+    let failing = |state: Arc<dyn StateStore>| async move {
+        state
+            .mailbox_status(Some("forget"))
+            .await
+            .expect("status")
+            .into_iter()
+            .map(|m| (m.mailbox, m.failing_since.is_some()))
+            .collect::<Vec<_>>()
+    };
+    let gauge = |mailbox: &str| {
+        crate::metrics::global().value(
+            "calpump_mailbox_failing",
+            &[("route", "forget"), ("mailbox", mailbox)],
+        )
+    };
+
+    // A typo: the mailbox fails and shows as failing.
+    let report = run(&["room-00@example.test", "rom-01@example.test"], &[]).await;
+    assert_eq!(report.status, RunStatus::Partial);
+    assert_eq!(
+        failing(state.clone()).await,
+        vec![
+            ("rom-01@example.test".to_string(), true),
+            ("room-00@example.test".to_string(), false),
+        ]
+    );
+    assert_eq!(gauge("rom-01@example.test"), Some(1.0));
+
+    // The typo fixed: the next run forgets it.
+    let report = run(&["room-00@example.test", "room-01@example.test"], &[]).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(
+        failing(state.clone()).await,
+        vec![
+            ("room-00@example.test".to_string(), false),
+            ("room-01@example.test".to_string(), false),
+        ]
+    );
+    assert_eq!(gauge("rom-01@example.test"), Some(0.0));
+
+    // A room list that cannot be resolved leaves the route's mailboxes unknown: nothing is
+    // forgotten, though room-01 is not among the addresses this run names.
+    let report = run(&["room-00@example.test"], &["Building Z"]).await;
+    assert_eq!(report.errors[0].code(), "sync.RoomListNotFound");
+    assert_eq!(failing(state.clone()).await.len(), 2);
+
+    // Rooms of a room list count as the route's mailboxes.
+    let report = run(&["room-00@example.test"], &["Building A"]).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.errors);
+    assert_eq!(
+        failing(state.clone()).await,
+        vec![
+            ("room-00@example.test".to_string(), false),
+            ("room-02@example.test".to_string(), false),
+        ]
     );
 }

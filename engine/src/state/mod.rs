@@ -419,6 +419,15 @@ pub trait StateStore: Send + Sync {
     /// Mailbox status rows (of one route, or all), by route and address.
     async fn mailbox_status(&self, route: Option<&str>) -> Result<Vec<MailboxStatus>, StateError>;
 
+    /// Forgets the status rows of `route`'s mailboxes that are not in `keep` (addresses as
+    /// [`record_mailbox`](Self::record_mailbox) got them): mailboxes the route no longer has.
+    /// Returns the addresses forgotten. Cursors and item indexes stay.
+    async fn forget_mailboxes(
+        &self,
+        route: &str,
+        keep: &[String],
+    ) -> Result<Vec<String>, StateError>;
+
     /// Records rejected events (replacing an earlier rejection of the same key by the same sink)
     /// and forgets rejections of `accepted` keys.
     async fn record_rejections(

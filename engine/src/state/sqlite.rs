@@ -7,7 +7,7 @@
 //! Every [`StateStore::finish_run`] ends with a [`StateStore::prune`] by the store's
 //! [`Retention`] ([`SqliteStateStore::with_retention`]; the default one otherwise).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -691,6 +691,35 @@ impl StateStore for SqliteStateStore {
                 })
             })
             .collect()
+    }
+
+    async fn forget_mailboxes(
+        &self,
+        route: &str,
+        keep: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        let known: Vec<String> =
+            sqlx::query_scalar("SELECT mailbox FROM mailbox_status WHERE route = ?1")
+                .bind(route)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(self.db())?;
+        let gone: Vec<String> = known
+            .into_iter()
+            .filter(|m| !keep.contains(m.as_str()))
+            .collect();
+        for mailbox in &gone {
+            sqlx::query("DELETE FROM mailbox_status WHERE route = ?1 AND mailbox = ?2")
+                .bind(route)
+                .bind(mailbox)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())?;
+        Ok(gone)
     }
 
     async fn record_rejections(
@@ -1434,5 +1463,49 @@ INSERT INTO calendars VALUES ('rooms', 'a@x.com', 'default', 'ews',
             .await
             .expect("accept");
         assert!(store.rejections(None).await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn mailboxes_a_route_no_longer_has_are_forgotten_and_only_those() {
+        let store = SqliteStateStore::in_memory().await.expect("open");
+        let failure = MailboxOutcome::Failure(ErrorRecord {
+            code: "graph.MailboxNotFound".into(),
+            detail: "no such mailbox".into(),
+            mailbox: None,
+        });
+        let ok = MailboxOutcome::Success { warning: None };
+        let t = Utc::now();
+        for (route, mailbox, outcome) in [
+            ("rooms", "room-1@x.com", &ok),
+            ("rooms", "rom-2@x.com", &failure),
+            ("rooms", "room-3@x.com", &failure),
+            ("other", "rom-2@x.com", &failure),
+        ] {
+            store
+                .record_mailbox(route, mailbox, None, t, outcome)
+                .await
+                .expect("record");
+        }
+        let gone = store
+            .forget_mailboxes("rooms", &["room-1@x.com".into(), "room-3@x.com".into()])
+            .await
+            .expect("forget");
+        assert_eq!(gone, vec!["rom-2@x.com".to_string()]);
+        let left: Vec<(String, String, bool)> = store
+            .mailbox_status(None)
+            .await
+            .expect("status")
+            .into_iter()
+            .map(|m| (m.route, m.mailbox, m.failing_since.is_some()))
+            .collect();
+        assert_eq!(
+            left,
+            vec![
+                ("other".into(), "rom-2@x.com".into(), true),
+                ("rooms".into(), "room-1@x.com".into(), false),
+                ("rooms".into(), "room-3@x.com".into(), true),
+            ],
+            "another route's row and the kept mailboxes stay, failing or not"
+        );
     }
 }
