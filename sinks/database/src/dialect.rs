@@ -319,10 +319,24 @@ impl Names {
         sql.push_str(", 1, ");
         self.placeholders(&mut sql, 5, 4);
         sql.push(')');
+        // Batches of a run are written concurrently, each with its own clock reading: the run
+        // spans the earliest start and the latest finish, whatever order they commit in.
         match self.dialect {
-            Dialect::Sqlite | Dialect::Postgres => sql.push_str(
+            Dialect::Sqlite => sql.push_str(
                 " ON CONFLICT (run_id, route) DO UPDATE SET \
-                 finished_at = excluded.finished_at, batches = t.batches + 1, \
+                 started_at = min(t.started_at, excluded.started_at), \
+                 finished_at = max(t.finished_at, excluded.finished_at), \
+                 batches = t.batches + 1, \
+                 upserted = t.upserted + excluded.upserted, \
+                 unchanged = t.unchanged + excluded.unchanged, \
+                 deleted = t.deleted + excluded.deleted, \
+                 rejected = t.rejected + excluded.rejected",
+            ),
+            Dialect::Postgres => sql.push_str(
+                " ON CONFLICT (run_id, route) DO UPDATE SET \
+                 started_at = LEAST(t.started_at, excluded.started_at), \
+                 finished_at = GREATEST(t.finished_at, excluded.finished_at), \
+                 batches = t.batches + 1, \
                  upserted = t.upserted + excluded.upserted, \
                  unchanged = t.unchanged + excluded.unchanged, \
                  deleted = t.deleted + excluded.deleted, \
@@ -330,7 +344,9 @@ impl Names {
             ),
             Dialect::MySql => sql.push_str(
                 " ON DUPLICATE KEY UPDATE \
-                 finished_at = VALUES(finished_at), batches = batches + 1, \
+                 started_at = LEAST(started_at, VALUES(started_at)), \
+                 finished_at = GREATEST(finished_at, VALUES(finished_at)), \
+                 batches = batches + 1, \
                  upserted = upserted + VALUES(upserted), \
                  unchanged = unchanged + VALUES(unchanged), \
                  deleted = deleted + VALUES(deleted), \
@@ -393,6 +409,63 @@ mod tests {
             "DELETE FROM cal.cp_events WHERE route = $1 AND mailbox = $2 AND event_key IN ($3, $4)"
         );
         assert!(upsert_chunk_rows() * EVENT_COLUMNS.len() <= MAX_PARAMS);
+    }
+
+    /// Two batches of one run committing in the reverse order of their clock readings: the
+    /// run still starts at the earlier and finishes at the later (the real SQL on SQLite).
+    #[tokio::test]
+    async fn a_run_spans_its_batches_whatever_order_they_commit_in() {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        sqlx::query(
+            "CREATE TABLE runs (run_id TEXT NOT NULL, route TEXT NOT NULL, started_at TEXT, \
+             finished_at TEXT, batches INTEGER, upserted INTEGER, unchanged INTEGER, \
+             deleted INTEGER, rejected INTEGER, PRIMARY KEY (run_id, route))",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("table");
+        let sql = Names::new(Dialect::Sqlite, None, "").upsert_run();
+        let at = |s: u32| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp(1_800_000_000 + i64::from(s), 0)
+                .expect("time")
+        };
+        // The later reading commits first.
+        for t in [at(10), at(5), at(7)] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind("run-1")
+                .bind("rooms")
+                .bind(t)
+                .bind(t)
+                .bind(1_i64)
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(0_i64)
+                .execute(&mut conn)
+                .await
+                .expect("upsert");
+        }
+        let (start, end, batches): (
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+            i64,
+        ) = sqlx::query_as("SELECT started_at, finished_at, batches FROM runs")
+            .fetch_one(&mut conn)
+            .await
+            .expect("row");
+        assert_eq!((start, end, batches), (at(5), at(10), 3));
+        assert!(
+            Names::new(Dialect::Postgres, None, "")
+                .upsert_run()
+                .contains("GREATEST(t.finished_at")
+        );
+        assert!(
+            Names::new(Dialect::MySql, None, "")
+                .upsert_run()
+                .contains("LEAST(started_at, VALUES(started_at))")
+        );
     }
 
     #[test]
