@@ -560,6 +560,11 @@ sinks = ["signs"]
                 .is_some_and(|l| l.contains("CALPUMP_TEST_SURELY_UNSET_TOKEN")),
             "{args:?}: the detail names the variable:\n{printed}"
         );
+        assert_eq!(
+            rest[0].matches("CALPUMP_TEST_SURELY_UNSET_TOKEN").count(),
+            1,
+            "{args:?}: the detail names the variable once:\n{printed}"
+        );
         for label in [cause, remedy] {
             assert!(
                 rest.iter().any(|l| l.trim_start().starts_with(label)),

@@ -289,7 +289,7 @@ impl OAuthSettings {
             if let Err(e) = secrets.resolve(reference) {
                 issues.push(ConfigIssue::error(
                     key,
-                    format!("cannot read the secret ({}): {e}", reference.describe()),
+                    format!("cannot read the secret: {e}"),
                 ));
             }
         }
@@ -354,7 +354,7 @@ impl OAuthSettings {
             secrets.resolve(reference).map_err(|e| {
                 SourceError::new(Diagnostic::new(
                     &general::SECRET_MISSING,
-                    format!("`{key}` ({}): {e}", reference.describe()),
+                    format!("`{key}`: {e}"),
                 ))
             })
         };

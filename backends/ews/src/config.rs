@@ -469,7 +469,7 @@ fn read_auth(
             {
                 issues.push(ConfigIssue::error(
                     "auth.password",
-                    format!("cannot read the secret ({}): {e}", keys.password.describe()),
+                    format!("cannot read the secret: {e}"),
                 ));
             }
             Some(if kind == "basic" {
