@@ -68,10 +68,7 @@ fn known_zone(name: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    let probe = serde_json::json!({ "out_dir": "doorsigns", "time_zone": name });
-    calpump_sink_doorsign::config::parse(&probe)
-        .is_ok()
-        .then(|| name.to_string())
+    crate::sinks::doorsign_accepts_time_zone(name).then(|| name.to_string())
 }
 
 /// The `time_zone` line of the starter's door-sign sink.
