@@ -1469,7 +1469,7 @@ INSERT INTO calendars VALUES ('rooms', 'a@x.com', 'default', 'ews',
     async fn mailboxes_a_route_no_longer_has_are_forgotten_and_only_those() {
         let store = SqliteStateStore::in_memory().await.expect("open");
         let failure = MailboxOutcome::Failure(ErrorRecord {
-            code: "graph.MailboxNotFound".into(),
+            code: "graph.NotFound".into(),
             detail: "no such mailbox".into(),
             mailbox: None,
         });
