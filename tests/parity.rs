@@ -12,6 +12,9 @@
 //! simulator generates, plus all-day events made here in several zones across the end of
 //! summer time in Europe (25 Oct 2026) and in the US (1 Nov 2026), both inside the window.
 
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,10 +23,7 @@ use calpump_engine::source::{
     CalendarInfo, Cursor, MailboxInfo, MailboxKind, ProfileContext, Removal, Source, SourceBatch,
     SourceError, SourceFactory, SyncMessage, SyncOutput, SyncRequest,
 };
-use calpump_plugin::{
-    Attendee, AttendeeKind, Event, EventIdentity, EventKey, EventKind, GlobalObjectId, Person,
-    ResponseStatus, Sensitivity, ShowAs, SourceIds, Window,
-};
+use calpump_plugin::{Event, EventKey, EventKind, Sensitivity, ShowAs, Window};
 use calpump_simulator::{EventChange, NewEvent, SimConfig, Simulator, TruthInstance, catalogue};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -363,114 +363,19 @@ async fn targets(source: &dyn Source, mailboxes: &[String]) -> Vec<(MailboxInfo,
 }
 
 /// (mailbox, simulator calendar path) → the neutral path both backends must give it, for
-/// calendars whose display name is not unique in the mailbox (the others: [`neutral_path`]).
+/// calendars whose display name is not unique in the mailbox (the others: their own name).
 type Renamed = BTreeMap<(String, String), String>;
 
-fn neutral_path(sim_path: &str) -> String {
-    match sim_path.rsplit_once('/') {
-        None => "default".to_string(),
-        Some((_, name)) => name.to_string(),
-    }
-}
-
-fn nonempty(s: &str) -> Option<String> {
-    Some(s.to_string()).filter(|s| !s.is_empty())
-}
-
-fn enum_from<T: serde::de::DeserializeOwned>(sim_spelling: &Value) -> T {
-    // The simulator spells enums as Graph does (camelCase); the model in snake_case.
-    let camel = sim_spelling.as_str().expect("an enum spelling");
-    let mut snake = String::new();
-    for ch in camel.chars() {
-        if ch.is_ascii_uppercase() {
-            snake.push('_');
-            snake.push(ch.to_ascii_lowercase());
-        } else {
-            snake.push(ch);
-        }
-    }
-    serde_json::from_value(Value::String(snake)).expect("model enum")
-}
-
-/// The simulator's truth instance as the canonical event both backends must produce.
+/// The simulator's truth instance as the canonical event both backends must produce: the
+/// mapping the binary-level tests use, with the paths of same-named calendars from `renamed`.
 fn expected_event(mailbox: &str, t: &TruthInstance, renamed: &Renamed) -> Event {
-    let v = serde_json::to_value(t).expect("truth json");
-    let goid = GlobalObjectId::from_hex(&t.goid).expect("goid");
-    let kind = match v["kind"].as_str() {
-        Some("singleInstance") => EventKind::Single,
-        Some("occurrence") => EventKind::Occurrence,
-        Some("exception") => EventKind::Exception,
-        other => panic!("truth kind {other:?}"),
-    };
-    let original = if kind == EventKind::Single {
-        None
-    } else {
-        t.original_start
-    };
-    let (start, end) = match &t.all_day_dates {
-        Some(d) => (
-            d.start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
-            d.end.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
-        ),
-        None => (t.start, t.end),
-    };
-    let identity = EventIdentity::new(mailbox, goid, original).expect("identity");
-    let mut e = Event::new(
-        identity,
-        renamed
-            .get(&(mailbox.to_string(), t.calendar.clone()))
-            .cloned()
-            .unwrap_or_else(|| neutral_path(&t.calendar)),
-        SourceIds::default(),
-        t.subject.clone(),
-        start,
-        end,
-    )
-    .expect("event");
-    e.kind = kind;
-    e.ical_uid = nonempty(&t.ews_uid);
-    e.location = nonempty(&t.location);
-    e.organizer = Some(Person {
-        name: nonempty(v["organizer"]["name"].as_str().unwrap_or_default()),
-        email: nonempty(v["organizer"]["address"].as_str().unwrap_or_default()),
-    })
-    .filter(|p| p.name.is_some() || p.email.is_some());
-    let mut attendees: Vec<Attendee> = v["attendees"]
-        .as_array()
-        .expect("attendees")
-        .iter()
-        .map(|a| Attendee {
-            person: Person {
-                name: a["name"].as_str().and_then(nonempty),
-                email: a["address"].as_str().and_then(nonempty),
-            },
-            kind: enum_from::<AttendeeKind>(&a["type"]),
-            response: enum_from::<ResponseStatus>(&a["response"]),
-        })
-        .collect();
-    // Canonical order: required, optional, resource; as given within each.
-    attendees.sort_by_key(|a| kind_rank(a.kind));
-    e.attendees = attendees;
-    e.time_zone = nonempty(&t.time_zone_iana);
-    e.all_day = t.is_all_day;
-    e.show_as = enum_from::<ShowAs>(&v["show_as"]);
-    e.sensitivity = enum_from::<Sensitivity>(&v["sensitivity"]);
-    e.cancelled = t.is_cancelled;
-    e.online_meeting_url = t.online_url.clone().filter(|u| !u.is_empty());
-    e.categories = t.categories.clone();
+    let mut e = binary::expected_event(mailbox, t);
+    if let Some(path) = renamed.get(&(mailbox.to_string(), t.calendar.clone())) {
+        e.calendar = path.clone();
+    }
     e
 }
 
-fn kind_rank(kind: AttendeeKind) -> u8 {
-    match kind {
-        AttendeeKind::Required => 0,
-        AttendeeKind::Optional => 1,
-        AttendeeKind::Resource => 2,
-        AttendeeKind::Unknown => 3,
-    }
-}
-
-/// The canonical JSON of an event without the fields that may differ between backends.
 fn comparable(e: &Event, with_last_modified: bool) -> BTreeMap<String, Value> {
     let Value::Object(map) = serde_json::to_value(e).expect("event json") else {
         panic!("an event is a JSON object");

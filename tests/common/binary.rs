@@ -4,7 +4,8 @@
 //! through the sink's own reader, and the simulator's truth mapped to the canonical model as
 //! `tests/parity.rs` maps it — so the comparison is field by field.
 //!
-//! Included with `#[path = "common/binary.rs"] mod binary;` (it is not part of `common/mod.rs`).
+//! Included with `#[path = "common/binary.rs"] mod binary;` (it is not part of `common/mod.rs`);
+//! `tests/parity.rs` includes it too, for the one mapping of the truth to canonical events.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
